@@ -1,0 +1,404 @@
+"""The simulated RTIO core: timeline, CPU-time counter, SED lanes, channels, input FIFOs.
+
+One :class:`RTIOEngine` stands for the gateware and the kernel CPU's sense of time:
+
+- The RTIO counter is the CPU clock of the cost model (:mod:`ionlink.sim.costs`): every
+  kernel operation advances it, blocking reads wait for it, so slack is real.
+- Output events go through ARTIQ's checks in the gateware's order: underflow (raised as
+  :class:`RTIOUnderflow`, the event discarded); the SED lane distributor (a lane keeps
+  strictly increasing coarse timestamps, the next lane is taken otherwise, a sequence error
+  drops the event; a full lane stalls the CPU until its oldest event leaves); then the
+  channel (replacement of same-timestamp events where the channel supports it, collisions,
+  busy). Gateware errors are logged and counted, never raised, as on hardware.
+- Accepted events reach the :class:`~ionlink.sim.world.World` and, when tracing, the trace.
+- TTL inputs materialise the world's edges while gated, into FIFOs of finite depth that
+  overflow (:class:`RTIOOverflow` on the next read) when the CPU does not drain them.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import insort
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from artiq.coredevice.exceptions import RTIOOverflow, RTIOUnderflow
+
+from ionlink.sim.costs import DEFAULT_COSTS, CostModel
+from ionlink.sim.timeline import TimeManager
+from ionlink.sim.world import QuietWorld, World
+
+logger = logging.getLogger("ionlink.sim.rtio")
+
+#: log2 of the coarse RTIO period in machine units (125 MHz coarse clock, 1 ns fine).
+COARSE_SHIFT = 3
+
+# TTLInOut register addresses (as in artiq.coredevice.ttl).
+ADDR_O = 0
+ADDR_OE = 1
+ADDR_SENS = 2
+ADDR_SAMPLE = 3
+
+
+@dataclass
+class ChannelInfo:
+    """What the engine knows about one RTIO channel.
+
+    :param device: device_db key of the device that owns the channel.
+    :param replace: same-timestamp events replace each other (TTLs) instead of colliding.
+    :param forward_level: output data on address 0 reaches the world as ``"level"``.
+    """
+
+    channel: int
+    device: str
+    replace: bool = True
+    forward_level: bool = True
+    is_input: bool = False
+    # Per address: timestamp of the last accepted event, and busy-until time.
+    last_t: dict[int, int] = field(default_factory=dict)
+    busy_until: int = -1
+
+
+class InputChannel:
+    """A TTL input: gate (sensitivity) timeline, arrivals, FIFO, overflow flag."""
+
+    def __init__(self, info: ChannelInfo, depth: int):
+        self.info = info
+        self.depth = depth
+        # Sensitivity changes (t_mu, sens): bit 0 rising, bit 1 falling.
+        self.sens_events: list[tuple[int, int]] = []
+        self.sens = 0             # sensitivity in force at ``materialised_until``
+        self.materialised_until = -(1 << 62)
+        self.arrivals: deque[tuple[int, int]] = deque()   # (t_mu, data) not yet in FIFO
+        self.fifo: deque[tuple[int, int]] = deque()
+        self.overflow = False
+        self.last_rising = -(1 << 62)
+        self.sample_requests: list[tuple[int, int]] = []  # (t_mu, mode)
+
+
+class RTIOEngine:
+    """The simulated RTIO core and its CPU clock.
+
+    :param world: what is behind the channels.
+    :param costs: the CPU cost model.
+    :param ref_period: seconds per machine unit.
+    :param counter_mu: initial RTIO counter value.
+    :param trace: keep every accepted output and input event (for VCD).
+    """
+
+    def __init__(self, world: World | None = None, costs: CostModel = DEFAULT_COSTS,
+                 ref_period: float = 1e-9, counter_mu: int = 0, trace: bool = False):
+        self.world: World = world if world is not None else QuietWorld()
+        self.costs = costs
+        self.ref_period = ref_period
+        self.tm = TimeManager(ref_period)
+        #: The RTIO counter = the CPU clock, in machine units.
+        self.cpu = int(counter_mu)
+        self.channels: dict[int, ChannelInfo] = {}
+        self.inputs: dict[int, InputChannel] = {}
+        self.errors: Counter[str] = Counter()
+        self.events_submitted = 0
+        self.trace: list[tuple[int, int, int, Any]] | None = [] if trace else None
+        #: When not None, output events go into this DMA recording instead.
+        self.recording: list[tuple[int, int, Any, Any]] | None = None
+        self._reset_sed()
+
+    # -- channels ---------------------------------------------------------------------
+
+    def register_channel(self, channel: int, device: str, *, replace: bool = True,
+                         forward_level: bool = True, is_input: bool = False) -> None:
+        """Declare a channel (drivers do this when the device manager creates them)."""
+        if channel in self.channels and self.channels[channel].device != device:
+            raise ValueError("RTIO channel 0x{:06x} is claimed by both {} and {}".format(
+                channel, self.channels[channel].device, device))
+        info = ChannelInfo(channel, device, replace, forward_level, is_input)
+        self.channels[channel] = info
+        if is_input:
+            self.inputs[channel] = InputChannel(info, self.costs.input_fifo_depth)
+
+    def channel_name(self, channel: int) -> str:
+        info = self.channels.get(channel)
+        return "0x{:04x}:{}".format(channel, info.device if info else "unknown")
+
+    # -- CPU clock ----------------------------------------------------------------------
+
+    def charge(self, ns: int) -> None:
+        """Advance the CPU clock (and so the RTIO counter) by ``ns``."""
+        self.cpu += ns
+
+    def wait_until(self, t_mu: int) -> None:
+        """Block the CPU until the RTIO counter reaches ``t_mu``."""
+        if t_mu > self.cpu:
+            self.cpu = t_mu
+
+    def _reset_sed(self) -> None:
+        lanes = self.costs.sed_lanes
+        self._lane = 0
+        self._last_coarse = -(1 << 62)
+        self._lane_last = [-(1 << 62)] * lanes
+        self._lane_queue: list[deque[int]] = [deque() for _ in range(lanes)]
+
+    def reset(self) -> None:
+        """``rtio_init``: clear FIFOs and SED state (core.reset)."""
+        self._reset_sed()
+        for inp in self.inputs.values():
+            inp.fifo.clear()
+            inp.arrivals.clear()
+            inp.overflow = False
+        for info in self.channels.values():
+            info.last_t.clear()
+            info.busy_until = -1
+
+    # -- outputs ------------------------------------------------------------------------
+
+    def output(self, target: int, data: Any, world_event: tuple[str, str, Any] | None = None,
+               busy_mu: int = 0) -> None:
+        """Submit one output event at the cursor, as ``rtio_output(target, data)``.
+
+        :param target: ``channel << 8 | address``.
+        :param data: the data word (what a trace shows).
+        :param world_event: ``(device, attr, value)`` to deliver to the world instead of
+            the channel's default ``(device, "level", data)``.
+        :param busy_mu: how long the channel executes this event (for busy errors).
+        """
+        t = self.tm.now
+        if self.recording is not None:
+            self.cpu += self.costs.dma_record_event_ns
+            self.recording.append((t, target, data, world_event, busy_mu))
+            return
+        self.cpu += self.costs.rtio_output_ns
+        self._submit(t, target, data, world_event, busy_mu)
+
+    def _submit(self, t: int, target: int, data: Any, world_event, busy_mu: int) -> None:
+        self.events_submitted += 1
+        cpu = self.cpu
+        if t < cpu:
+            channel = target >> 8
+            self.errors["underflow"] += 1
+            raise RTIOUnderflow("RTIO underflow at channel {}, {} mu, slack {} mu".format(
+                self.channel_name(channel), t, t - cpu))
+        # SED lane distributor.
+        coarse = t >> COARSE_SHIFT
+        lane = self._lane
+        if coarse <= self._last_coarse:
+            lane = (lane + 1) % len(self._lane_last)
+        if coarse <= self._lane_last[lane]:
+            self.errors["sequence_error"] += 1
+            logger.error("RTIO sequence error involving channel %s",
+                         self.channel_name(target >> 8))
+            return
+        queue = self._lane_queue[lane]
+        while queue and queue[0] <= cpu:
+            queue.popleft()
+        if len(queue) >= self.costs.sed_lane_depth:
+            # The lane is full: the CPU stalls until its oldest event is emitted.
+            self.cpu = cpu = queue.popleft()
+            while queue and queue[0] <= cpu:
+                queue.popleft()
+        queue.append(t)
+        self._lane = lane
+        self._last_coarse = coarse
+        self._lane_last[lane] = coarse
+        # The channel: replacement, collision, busy.
+        channel = target >> 8
+        address = target & 0xFF
+        info = self.channels.get(channel)
+        if info is None:
+            self.errors["unknown_channel"] += 1
+            logger.error("RTIO output to unknown channel 0x%06x", channel)
+            return
+        last = info.last_t.get(address)
+        if last is not None:
+            if t == last:
+                if not info.replace:
+                    self._gateware_error("collision", channel)
+                    return
+            elif (t >> COARSE_SHIFT) == (last >> COARSE_SHIFT):
+                self._gateware_error("collision", channel)
+                return
+        if t < info.busy_until and t != last:
+            self._gateware_error("busy", channel)
+            return
+        info.last_t[address] = t
+        if busy_mu:
+            info.busy_until = t + busy_mu
+        if self.trace is not None:
+            self.trace.append((t, channel, address, data))
+        if info.is_input and address in (ADDR_SENS, ADDR_SAMPLE):
+            self._input_control(self.inputs[channel], t, address, data)
+        if world_event is not None:
+            self.world.output(t, world_event[0], world_event[1], world_event[2])
+        elif address == ADDR_O and info.forward_level:
+            self.world.output(t, info.device, "level", data)
+
+    def _gateware_error(self, kind: str, channel: int) -> None:
+        self.errors[kind] += 1
+        logger.error("RTIO %s involving channel %s", kind.replace("_", " "),
+                     self.channel_name(channel))
+
+    def notify_world(self, device: str, attr: str, value: Any) -> None:
+        """Deliver a state change that rides on an already submitted event (e.g. a DDS
+        profile taking effect at its IO_UPDATE edge) to the world at the cursor.
+
+        Recorded into a DMA trace like an event, so playback repeats it.
+        """
+        t = self.tm.now
+        if self.recording is not None:
+            self.recording.append((t, -1, None, (device, attr, value), 0))
+            return
+        self.world.output(t, device, attr, value)
+
+    # -- DMA ----------------------------------------------------------------------------
+
+    def play(self, events: list[tuple[int, int, Any, Any, int]], t0: int) -> None:
+        """Replay recorded events shifted by ``t0``, as the DMA engine does.
+
+        The CPU pays the playback overhead and then the DMA per-event cost; an underflow
+        of any event is raised after the whole trace has been submitted (the others are
+        still played), as ARTIQ reports DMA underflows at the end of the playback.
+        """
+        costs = self.costs
+        self.cpu += costs.dma_playback_overhead_ns
+        dma_cost = costs.dma_event_ns
+        first_error: RTIOUnderflow | None = None
+        world = self.world
+        for t_rel, target, data, world_event, busy_mu in events:
+            t = t0 + t_rel
+            if target < 0:
+                world.output(t, world_event[0], world_event[1], world_event[2])
+                continue
+            self.cpu += dma_cost
+            try:
+                self._submit(t, target, data, world_event, busy_mu)
+            except RTIOUnderflow as exc:
+                if first_error is None:
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+
+    # -- inputs -------------------------------------------------------------------------
+
+    def _input_control(self, inp: InputChannel, t: int, address: int, data: int) -> None:
+        if address == ADDR_SENS:
+            if inp.sens_events and t < inp.sens_events[-1][0]:
+                insort(inp.sens_events, (t, data))
+            else:
+                inp.sens_events.append((t, data))
+        else:
+            inp.sample_requests.append((t, data))
+            if data:  # watch: gate the opposite edge from now on
+                self._input_control(inp, t, ADDR_SENS, 2 if data == 2 else 1)
+
+    def _materialise(self, inp: InputChannel, until: int) -> None:
+        """Ask the world for the edges of every gated interval up to ``until``."""
+        start = inp.materialised_until
+        if until <= start:
+            return
+        device = inp.info.device
+        world = self.world
+        width = None
+        sens = inp.sens
+        events = inp.sens_events
+        cursor = start
+        i = 0
+        while True:
+            next_t = events[i][0] if i < len(events) else None
+            stop = until if next_t is None or next_t > until else next_t
+            if sens and stop > cursor:
+                edges = world.input_edges(device, max(cursor, 0), stop)
+                if len(edges):
+                    if width is None:
+                        width = world.input_pulse_width_mu(device)
+                    inp.last_rising = int(edges[-1])
+                    self._arrive(inp, edges, sens, width, stop)
+            cursor = stop
+            if next_t is None or next_t > until:
+                break
+            sens = events[i][1]
+            i += 1
+        del events[:i]
+        inp.sens = sens
+        inp.materialised_until = until
+
+    def _arrive(self, inp: InputChannel, edges: np.ndarray, sens: int, width: int,
+                stop: int) -> None:
+        arrivals = inp.arrivals
+        trace = self.trace
+        for e in edges.tolist():
+            if sens & 1:
+                arrivals.append((e, 1))
+                if trace is not None:
+                    trace.append((e, inp.info.channel, -1, 1))
+            if sens & 2 and e + width < stop:
+                arrivals.append((e + width, 0))
+                if trace is not None:
+                    trace.append((e + width, inp.info.channel, -1, 0))
+        if sens & 3 == 3:
+            # Interleave falling edges of one pulse before the next rising edge.
+            inp.arrivals = deque(sorted(arrivals))
+
+    def _fill_fifo(self, inp: InputChannel) -> None:
+        """Move events that have arrived by the CPU time into the FIFO, overflowing."""
+        arrivals = inp.arrivals
+        fifo = inp.fifo
+        cpu = self.cpu
+        depth = inp.depth
+        while arrivals and arrivals[0][0] <= cpu:
+            event = arrivals.popleft()
+            if len(fifo) >= depth:
+                inp.overflow = True
+            else:
+                fifo.append(event)
+
+    def input_timestamped_data(self, timeout_mu: int, channel: int) -> tuple[int, int]:
+        """``rtio_input_timestamped_data``: the next input event before ``timeout_mu``
+        (blocking until it arrives), or ``(-1, 0)`` once the counter reaches the timeout."""
+        inp = self._input(channel)
+        self.cpu += self.costs.rtio_input_ns
+        self._materialise(inp, timeout_mu)
+        self._fill_fifo(inp)
+        if inp.overflow:
+            inp.overflow = False
+            raise RTIOOverflow("RTIO input overflow on channel {}".format(
+                self.channel_name(channel)))
+        if inp.fifo:
+            return inp.fifo.popleft()
+        if inp.arrivals and inp.arrivals[0][0] < timeout_mu:
+            # Block until the next event arrives.
+            self.cpu = max(self.cpu, inp.arrivals[0][0])
+            self._fill_fifo(inp)
+            return inp.fifo.popleft()
+        self.wait_until(timeout_mu)
+        self._fill_fifo(inp)
+        return -1, 0
+
+    def input_data(self, channel: int) -> int:
+        """``rtio_input_data``: the next sample result (blocks until it is taken)."""
+        inp = self._input(channel)
+        self.cpu += self.costs.rtio_input_ns
+        if not inp.sample_requests:
+            raise RuntimeError("rtio_input_data on channel {} without a pending sample "
+                               "request: the real kernel would block forever".format(
+                                   self.channel_name(channel)))
+        t, _mode = inp.sample_requests.pop(0)
+        self.wait_until(t)
+        width = self.world.input_pulse_width_mu(inp.info.device)
+        lo = t - width + 1
+        self._materialise(inp, lo)
+        if inp.sens == 0 and not (inp.sens_events and inp.sens_events[0][0] <= t):
+            # Ungated: look at the world only for the pulse width before the sample.
+            edges = self.world.input_edges(inp.info.device, max(lo, 0), t + 1)
+            if len(edges):
+                inp.last_rising = int(edges[-1])
+            inp.materialised_until = t + 1
+        else:
+            self._materialise(inp, t + 1)
+        return 1 if inp.last_rising <= t < inp.last_rising + width else 0
+
+    def _input(self, channel: int) -> InputChannel:
+        inp = self.inputs.get(channel)
+        if inp is None:
+            raise ValueError("RTIO channel {} is not an input".format(self.channel_name(channel)))
+        return inp

@@ -1,0 +1,141 @@
+"""The boundary between the simulated core device and whatever is behind its channels.
+
+The RTIO engine only moves events. Physics lives behind a :class:`World`: it is told of
+every output event that reaches a channel (TTL levels, DDS settings, DAC voltages) and is
+asked for the input edges a TTL input sees while it is gated. The virtual node implements
+this interface; tests attach the simple worlds defined here.
+
+Contract the engine keeps:
+
+- ``output`` is called once per output event that the gateware accepts (underflows,
+  collisions and sequence errors are not delivered), in *submission* order, which is not
+  time order. Events at the same timestamp on the same device arrive in submission order;
+  the later one wins (ARTIQ's replacement rule: ``on()`` then ``off()`` at one time leaves
+  no pulse).
+- ``input_edges(device, t_from_mu, t_to_mu)`` is only called when every output event with a
+  timestamp below ``t_to_mu`` has already been delivered (the CPU is blocked until the
+  RTIO counter reaches ``t_to_mu``, so later submissions are later in time or underflow).
+  For one device, successive windows do not overlap and increase in time.
+- Devices are named by their ``device_db`` key (not alias), e.g. ``"ttl0"``, ``"urukul0_ch2"``.
+
+Output attributes and values:
+
+============  ======================================================================
+``"level"``   TTL output or RF switch level, 0 or 1.
+``"dds"``     :class:`DDSState` taking effect at that timestamp (the IO_UPDATE edge).
+``"att_db"``  DDS channel attenuation in dB (float), effective at that timestamp.
+``"dac_v"``   ``(channel, volts)`` for a DAC channel, effective at LDAC.
+``"clock_hz"`` TTLClockGen output frequency in Hz (0 = stopped).
+============  ======================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+PHASE_MODE_CONTINUOUS = 0
+PHASE_MODE_ABSOLUTE = 1
+PHASE_MODE_TRACKING = 2
+
+
+@dataclass(frozen=True)
+class DDSState:
+    """One DDS profile as it takes effect at an IO_UPDATE.
+
+    The output phase at time ``t`` (seconds) is, in turns:
+
+    - tracking and absolute mode: ``phase_turns + frequency_hz * (t - ref_time)``,
+      with ``ref_time = ref_time_mu * 1 ns`` (the phase is that of a tone that has run
+      since ``ref_time``; in tracking mode ARTIQ's default reference is t = 0);
+    - continuous mode: the accumulator keeps running through frequency changes and
+      ``phase_turns`` is an offset added to it (``ref_time_mu`` is -1).
+    """
+
+    frequency_hz: float
+    phase_turns: float
+    amplitude: float
+    phase_mode: int
+    ref_time_mu: int
+
+
+class World(Protocol):
+    """What a simulated core device needs from the physical world behind it."""
+
+    def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
+        """An output event reaching a channel (see module docstring)."""
+
+    def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
+        """Rising-edge timestamps (int64, sorted, machine units) seen by a TTL input
+        ``device`` in ``[t_from_mu, t_to_mu)``."""
+
+    def input_pulse_width_mu(self, device: str) -> int:
+        """Width of the pulses the input sees, in machine units (falling edge = rising
+        edge + width)."""
+
+
+class QuietWorld:
+    """A world with nothing behind the channels: inputs never see an edge."""
+
+    def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
+        pass
+
+    def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
+        return np.empty(0, dtype=np.int64)
+
+    def input_pulse_width_mu(self, device: str) -> int:
+        return 10
+
+
+class ScriptedInputs(QuietWorld):
+    """Inputs play back fixed rising-edge timestamps per device; outputs are recorded.
+
+    :param edges_mu: device name -> rising-edge timestamps in machine units.
+    :param pulse_width_mu: width of every input pulse in machine units.
+    """
+
+    def __init__(self, edges_mu: dict[str, Any] | None = None, pulse_width_mu: int = 10):
+        self.edges_mu = {k: np.sort(np.asarray(v, dtype=np.int64))
+                         for k, v in (edges_mu or {}).items()}
+        self.pulse_width = int(pulse_width_mu)
+        self.outputs: list[tuple[int, str, str, Any]] = []
+
+    def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
+        self.outputs.append((t_mu, device, attr, value))
+
+    def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
+        edges = self.edges_mu.get(device)
+        if edges is None:
+            return np.empty(0, dtype=np.int64)
+        lo, hi = np.searchsorted(edges, [t_from_mu, t_to_mu])
+        return edges[lo:hi]
+
+    def input_pulse_width_mu(self, device: str) -> int:
+        return self.pulse_width
+
+
+class PoissonInputs(QuietWorld):
+    """Inputs see Poissonian clicks at a fixed rate per device, reproducible from a seed.
+
+    :param rates_hz: device name -> click rate in Hz.
+    :param seed: seed of the random generator.
+    :param pulse_width_mu: width of every input pulse in machine units.
+    """
+
+    def __init__(self, rates_hz: dict[str, float], seed: int = 0, pulse_width_mu: int = 10):
+        self.rates_hz = dict(rates_hz)
+        self.rng = np.random.default_rng(seed)
+        self.pulse_width = int(pulse_width_mu)
+
+    def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
+        rate = self.rates_hz.get(device, 0.0)
+        span = t_to_mu - t_from_mu
+        if rate <= 0 or span <= 0:
+            return np.empty(0, dtype=np.int64)
+        n = self.rng.poisson(rate * span * 1e-9)
+        return np.sort(self.rng.integers(t_from_mu, t_to_mu, size=n, dtype=np.int64))
+
+    def input_pulse_width_mu(self, device: str) -> int:
+        return self.pulse_width
