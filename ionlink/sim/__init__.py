@@ -1,0 +1,1 @@
+"""The simulated ARTIQ core device: RTIO engine, drivers, session, trace."""

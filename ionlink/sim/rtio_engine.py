@@ -111,8 +111,9 @@ class RTIOEngine:
                          forward_level: bool = True, is_input: bool = False) -> None:
         """Declare a channel (drivers do this when the device manager creates them)."""
         if channel in self.channels and self.channels[channel].device != device:
-            raise ValueError("RTIO channel 0x{:06x} is claimed by both {} and {}".format(
-                channel, self.channels[channel].device, device))
+            owner = self.channels[channel].device
+            raise ValueError(f"RTIO channel 0x{channel:06x} is claimed by both {owner} "
+                             f"and {device}")
         info = ChannelInfo(channel, device, replace, forward_level, is_input)
         self.channels[channel] = info
         if is_input:
@@ -177,8 +178,8 @@ class RTIOEngine:
         if t < cpu:
             channel = target >> 8
             self.errors["underflow"] += 1
-            raise RTIOUnderflow("RTIO underflow at channel {}, {} mu, slack {} mu".format(
-                self.channel_name(channel), t, t - cpu))
+            raise RTIOUnderflow(f"RTIO underflow at channel {self.channel_name(channel)}, "
+                                f"{t} mu, slack {t - cpu} mu")
         # SED lane distributor.
         coarse = t >> COARSE_SHIFT
         lane = self._lane
@@ -361,8 +362,7 @@ class RTIOEngine:
         self._fill_fifo(inp)
         if inp.overflow:
             inp.overflow = False
-            raise RTIOOverflow("RTIO input overflow on channel {}".format(
-                self.channel_name(channel)))
+            raise RTIOOverflow(f"RTIO input overflow on channel {self.channel_name(channel)}")
         if inp.fifo:
             return inp.fifo.popleft()
         if inp.arrivals and inp.arrivals[0][0] < timeout_mu:
@@ -379,9 +379,9 @@ class RTIOEngine:
         inp = self._input(channel)
         self.cpu += self.costs.rtio_input_ns
         if not inp.sample_requests:
-            raise RuntimeError("rtio_input_data on channel {} without a pending sample "
-                               "request: the real kernel would block forever".format(
-                                   self.channel_name(channel)))
+            raise RuntimeError(f"rtio_input_data on channel {self.channel_name(channel)} "
+                               "without a pending sample request: the real kernel would "
+                               "block forever")
         t, _mode = inp.sample_requests.pop(0)
         self.wait_until(t)
         width = self.world.input_pulse_width_mu(inp.info.device)
@@ -400,5 +400,5 @@ class RTIOEngine:
     def _input(self, channel: int) -> InputChannel:
         inp = self.inputs.get(channel)
         if inp is None:
-            raise ValueError("RTIO channel {} is not an input".format(self.channel_name(channel)))
+            raise ValueError(f"RTIO channel {self.channel_name(channel)} is not an input")
         return inp

@@ -42,8 +42,8 @@ def device_key(dmgr, *, channel: int | None = None, cpld: str | None = None,
         ddb = {}
     if channel is not None:
         key = ("channel", channel)
-        fallback = "channel_0x{:06x}".format(channel)
+        fallback = f"channel_0x{channel:06x}"
     else:
         key = ("dds", cpld, chip_select)
-        fallback = "{}_cs{}".format(cpld, chip_select)
+        fallback = f"{cpld}_cs{chip_select}"
     return _index(ddb).get(key, fallback)

@@ -32,7 +32,7 @@ class CoreCache:
         values = [int(v) for v in value]
         for v in values:
             if not -(1 << 31) <= v < (1 << 31):
-                raise ValueError("core cache values must be int32, got {}".format(v))
+                raise ValueError(f"core cache values must be int32, got {v}")
         if values:
             self._rows[key] = values
         else:

@@ -31,7 +31,7 @@ class Core:
 
     def __init__(self, dmgr, host=None, ref_period=1e-9, analyzer_proxy=None,
                  analyze_at_run_end=False, ref_multiplier=8, target="rv32g",
-                 satellite_cpu_targets={}, report_invariants=False):
+                 satellite_cpu_targets={}, report_invariants=False):  # noqa: B006
         self.ref_period = ref_period
         self.ref_multiplier = ref_multiplier
         self.coarse_ref_period = ref_period * ref_multiplier
@@ -79,7 +79,7 @@ class Core:
                 flush(max(engine.cpu, engine.tm.now))
 
     def compile(self, function, args, kwargs, set_result=None, attribute_writeback=True,
-                print_as_rpc=True, target=None, destination=0, subkernel_arg_types=[],
+                print_as_rpc=True, target=None, destination=0, subkernel_arg_types=[],  # noqa: B006
                 old_embedding_map=None):
         raise NotImplementedError(
             "the simulated core device runs kernels on the host and does not compile "

@@ -67,7 +67,7 @@ class CoreDMA:
         try:
             return self._traces[name]
         except KeyError:
-            raise DMAError("DMA trace not found: {!r}".format(name)) from None
+            raise DMAError(f"DMA trace not found: {name!r}") from None
 
     @kernel
     def record(self, name, enable_ddma=False):

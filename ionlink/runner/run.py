@@ -1,0 +1,214 @@
+"""Run one ARTIQ experiment on the simulated core device, as ``artiq_run`` would.
+
+The stages are ARTIQ's: build (constructor), ``prepare``, ``run``, ``analyze``; the
+results file is written in the master's HDF5 layout at
+``RESULTS/YYYY-MM-DD/HH/{rid:09d}-{Class}.h5``, checkpointed while the run goes (an
+experiment calling ``scheduler.pause()``/``check_pause()`` and every kernel end gives the
+writer a chance) and written once more at the end, also when a stage raises.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import itertools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import artiq
+from artiq.language.environment import is_public_experiment
+
+from ionlink.runner.arguments import ProcessArgumentManager
+from ionlink.runner.datasets import DatasetDB, DatasetManager
+from ionlink.runner.devices import SimDeviceManager, load_device_db
+from ionlink.runner.results import ResultsWriter, RidCounter, results_path
+from ionlink.runner.scheduler import RunQueue, SimScheduler
+from ionlink.sim import session
+from ionlink.sim.costs import DEFAULT_COSTS, CostModel
+from ionlink.sim.world import World
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between results checkpoints of a long run.
+CHECKPOINT_INTERVAL_S = 10.0
+
+
+class ExperimentLoadError(Exception):
+    """The experiment file or class cannot be loaded; the message says why in one line."""
+
+
+_module_counter = itertools.count()
+
+
+def import_experiment_file(path: str | Path) -> Any:
+    """Import an experiment file as a fresh module (no ``sys.path`` change)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExperimentLoadError(f"experiment file {path} does not exist")
+    name = f"ionlink_experiment_{next(_module_counter)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ExperimentLoadError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise ExperimentLoadError(f"{path} does not import: {type(e).__name__}: {e}") \
+            from None
+    return module
+
+
+def find_experiment_class(module: Any, class_name: str | None, path: Path) -> type:
+    """The experiment class named ``class_name``, or the file's only experiment."""
+    if class_name is not None:
+        cls = getattr(module, class_name, None)
+        if cls is None or not inspect.isclass(cls):
+            raise ExperimentLoadError(f"{path} has no class {class_name}")
+        return cls
+    found = [cls for _name, cls in inspect.getmembers(module, is_public_experiment)
+             if cls.__module__ == module.__name__]
+    if not found:
+        raise ExperimentLoadError(f"{path} contains no experiment")
+    if len(found) > 1:
+        names = ", ".join(sorted(c.__name__ for c in found))
+        raise ExperimentLoadError(f"{path} contains several experiments ({names}): "
+                                  "choose one with -c CLASS")
+    return found[0]
+
+
+@dataclass
+class RunOutcome:
+    """What one run produced."""
+
+    rid: int
+    class_name: str
+    results_file: Path
+    datasets: dict[str, Any]
+    error: BaseException | None = None
+    rtio_errors: dict[str, int] = field(default_factory=dict)
+    rtio_events: int = 0
+    node_time_s: float = 0.0
+    wall_time_s: float = 0.0
+
+
+@dataclass
+class RunRequest:
+    """Everything ``ionlink run`` needs to run one experiment."""
+
+    experiment_file: Path
+    class_name: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    device_db: Path = Path("device_db.py")
+    results_root: Path = Path("results")
+    dataset_db: Path | None = None
+    seed: int = 0
+    costs: CostModel = DEFAULT_COSTS
+    vcd: Path | None = None
+    pipeline_name: str = "main"
+    priority: int = 0
+    log_level: int = logging.WARNING
+
+
+def run_experiment(request: RunRequest,
+                   world_factory: Callable[[dict, int], World] | None = None,
+                   queue: RunQueue | None = None) -> RunOutcome:
+    """Run one experiment on a fresh simulated core device and write its results.
+
+    :param world_factory: builds what is behind the channels from the device database and
+        the seed (the virtual node, by default; see :func:`default_world_factory`).
+    :param queue: the scheduler's run queue (a new one if None).
+    """
+    path = Path(request.experiment_file)
+    ddb = load_device_db(request.device_db)
+    module = import_experiment_file(path)
+    cls = find_experiment_class(module, request.class_name, path)
+
+    factory = world_factory if world_factory is not None else default_world_factory
+    world = factory(ddb, request.seed)
+    engine = session.start(world=world, costs=request.costs, trace=request.vcd is not None)
+
+    results_root = Path(request.results_root)
+    rid_counter = RidCounter(results_root)
+    if queue is None:
+        queue = RunQueue(rid_counter.get)
+    rid = rid_counter.get()
+    expid = {
+        "file": str(path),
+        "class_name": cls.__name__,
+        "arguments": dict(request.arguments),
+        "log_level": request.log_level,
+        "repo_rev": None,
+    }
+    queue.add_running(rid, request.pipeline_name, expid, request.priority)
+    scheduler = SimScheduler(queue, rid, request.pipeline_name, expid, request.priority)
+    dataset_db = DatasetDB(request.dataset_db if request.dataset_db is not None
+                           else results_root / "dataset_db.pyon")
+    dataset_mgr = DatasetManager(dataset_db)
+    argument_mgr = ProcessArgumentManager(request.arguments)
+    device_mgr = SimDeviceManager(ddb, virtual_devices={"scheduler": scheduler})
+
+    start_time = time.time()
+    writer = ResultsWriter(results_path(results_root, start_time, rid, cls.__name__),
+                           dataset_mgr, rid, start_time, expid, artiq.__version__)
+    wall_start = time.perf_counter()
+    node_start = engine.cpu
+    error: BaseException | None = None
+    try:
+        exp = cls((device_mgr, dataset_mgr, argument_mgr, {}))
+        argument_mgr.check_unprocessed_arguments()
+        exp.prepare()
+        writer.run_time = time.time()
+        _run_with_checkpoints(exp, writer, queue, rid)
+        exp.analyze()
+    except BaseException as e:  # the results are written whatever happened
+        error = e
+    finally:
+        try:
+            device_mgr.close_devices()
+        finally:
+            dataset_db.save()
+            results_file = writer.close()
+            queue.finish(rid)
+            if request.vcd is not None and engine.trace is not None:
+                from ionlink.sim.vcd import write_vcd
+                write_vcd(request.vcd, engine)
+    return RunOutcome(
+        rid=rid, class_name=cls.__name__, results_file=results_file,
+        datasets=dict(getattr(dataset_mgr, "local", {})), error=error,
+        rtio_errors=dict(engine.errors), rtio_events=engine.events_submitted,
+        node_time_s=(engine.cpu - node_start) * engine.ref_period,
+        wall_time_s=time.perf_counter() - wall_start)
+
+
+def _run_with_checkpoints(exp: Any, writer: ResultsWriter, queue: RunQueue, rid: int) -> None:
+    """Run the experiment's run stage, checkpointing the results file every
+    :data:`CHECKPOINT_INTERVAL_S` seconds when the experiment yields to the scheduler."""
+    last = [time.monotonic()]
+    previous_handler = queue.pause_handler
+
+    def checkpoint_hook(_rid: int | None = None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= CHECKPOINT_INTERVAL_S:
+            writer.checkpoint()
+            last[0] = now
+
+    queue.checkpoint_hook = checkpoint_hook
+    try:
+        exp.run()
+    finally:
+        queue.checkpoint_hook = None
+        queue.pause_handler = previous_handler
+
+
+def default_world_factory(ddb: dict, seed: int) -> World:
+    """The virtual node with its default node file."""
+    from ionlink.node import VirtualNetwork, load_node_config
+
+    return VirtualNetwork(ddb, load_node_config(None), seed)
