@@ -1,0 +1,254 @@
+"""Recognise what a data file holds (see analysis.schemas) and compute its numbers.
+
+`analyze_results(results)` and `analyze_timetags(path)` return nested dicts of plain Python
+values (JSON-ready): one section per recognised kind of data. `write_plots(sections, data,
+directory)` draws PNG files with matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from analysis import bell, fit_models, fits, qkd, readout, schemas, stats, tomography
+from analysis.errors import AnalysisError
+
+
+def _array(datasets, key: str) -> np.ndarray:
+    return np.asarray(datasets[key])
+
+
+def analyze_calibration(datasets, name: str, fields: dict[str, str]) -> dict:
+    """Fit one calib.<name> scan; the model comes from calib.<name>.model or the name."""
+    missing = [f"calib.{name}.{f}" for f in schemas.CALIBRATION_REQUIRED if f not in fields]
+    if missing:
+        raise AnalysisError(f"calibration {name!r} lacks {', '.join(missing)}")
+    model = str(datasets[fields["model"]]) if "model" in fields else name
+    if model not in fit_models.MODELS:
+        raise AnalysisError(f"calibration {name!r}: unknown fit model {model!r} (set "
+                            f"calib.{name}.model to one of {sorted(fit_models.MODELS)})")
+    x = _array(datasets, fields["x"])
+    y = _array(datasets, fields["y"])
+    n_shots = _array(datasets, fields["n_shots"]) if "n_shots" in fields else None
+    sigma = _array(datasets, fields["sigma"]) if "sigma" in fields else None
+    result = fits.fit(model, x, y, sigma=sigma, n_shots=n_shots)
+    out = result.to_dict()
+    out["unit_x"] = datasets.metadata(fields["x"]).get("unit") if hasattr(
+        datasets, "metadata") else None
+    return out
+
+
+def analyze_readout(datasets) -> dict:
+    """Optimal threshold (bright: counts > threshold) and readout errors."""
+    bright = _array(datasets, schemas.READOUT_BRIGHT)
+    dark = _array(datasets, schemas.READOUT_DARK)
+    t = readout.optimize_threshold(bright, dark)
+    nb, nd = bright.size, dark.size
+    return {"threshold": t.threshold, "convention": "bright if counts > threshold",
+            "fidelity": t.fidelity,
+            "bright_error": t.bright_error,
+            "bright_error_interval": stats.wilson_interval(round(t.bright_error * nb), nb),
+            "dark_error": t.dark_error,
+            "dark_error_interval": stats.wilson_interval(round(t.dark_error * nd), nd),
+            "bright_shots": int(nb), "dark_shots": int(nd)}
+
+
+def analyze_heralding(datasets) -> dict:
+    """Success probability, herald rate, generation time and rate x T2 of a heralding run."""
+    attempts = int(datasets[schemas.HERALDING_ATTEMPTS])
+    heralds = int(datasets[schemas.HERALDING_HERALDS])
+    duration = float(datasets[schemas.HERALDING_DURATION])
+    if attempts < 1 or not 0 <= heralds <= attempts:
+        raise AnalysisError(f"heralding: need attempts >= 1 and 0 <= heralds <= attempts, got "
+                            f"attempts={attempts}, heralds={heralds}")
+    if not duration > 0:
+        raise AnalysisError(f"heralding.duration_s must be > 0, got {duration}")
+    p = heralds / attempts
+    low, high = stats.wilson_interval(heralds, attempts)
+    rate = heralds / duration
+    out = {"attempts": attempts, "heralds": heralds, "duration_s": duration,
+           "success_probability": p, "success_probability_interval": [low, high],
+           "attempt_rate_hz": attempts / duration,
+           "herald_rate_hz": rate, "herald_rate_stderr_hz": np.sqrt(heralds) / duration,
+           "mean_generation_time_s": duration / heralds if heralds else None}
+    if schemas.HERALDING_T2 in datasets:
+        t2 = float(datasets[schemas.HERALDING_T2])
+        out["memory_t2_s"] = t2
+        out["rate_over_decoherence"] = rate * t2
+        out["rate_over_decoherence_stderr"] = np.sqrt(heralds) / duration * t2
+    if schemas.HERALDING_TIMES in datasets:
+        ref = (float(datasets[schemas.HERALDING_REF_PERIOD])
+               if schemas.HERALDING_REF_PERIOD in datasets else schemas.DEFAULT_REF_PERIOD_S)
+        times = np.sort(_array(datasets, schemas.HERALDING_TIMES).astype(np.int64)) * ref
+        gaps = np.diff(times)
+        out["ref_period_s"] = ref
+        if gaps.size:
+            out["inter_herald_mean_s"] = float(np.mean(gaps))
+            out["inter_herald_stderr_s"] = float(np.std(gaps, ddof=1) / np.sqrt(gaps.size)
+                                                 ) if gaps.size > 1 else None
+    return out
+
+
+def analyze_bell(datasets) -> dict:
+    """CHSH S from test rounds, QBER from key rounds and the asymptotic DI-QKD rate."""
+    x, y, a, b = (_array(datasets, k) for k in schemas.BELL_ROUNDS)
+    sizes = {k: v.size for k, v in zip(schemas.BELL_ROUNDS, (x, y, a, b), strict=True)}
+    if len(set(sizes.values())) != 1:
+        raise AnalysisError(f"bell rounds have unequal lengths: {sizes}")
+    if schemas.BELL_IS_TEST in datasets:
+        test = _array(datasets, schemas.BELL_IS_TEST).astype(bool)
+        if test.size != x.size:
+            raise AnalysisError(f"bell.is_test has {test.size} entries, rounds have {x.size}")
+    else:
+        test = np.ones(x.size, dtype=bool)
+    try:
+        result = bell.chsh_from_rounds(x[test], y[test], a[test], b[test])
+    except ValueError as error:
+        raise AnalysisError(f"bell: {error}") from error
+    out = {"rounds": int(x.size), "test_rounds": int(np.count_nonzero(test)),
+           **result.to_dict()}
+    key = ~test
+    if np.any(key):
+        errors = int(np.count_nonzero(a[key] != b[key]))
+        n_key = int(np.count_nonzero(key))
+        out["key_rounds"] = n_key
+        out["qber"] = errors / n_key
+        out["qber_interval"] = list(stats.wilson_interval(errors, n_key))
+        s = min(max(result.value, 0.0), qkd.TSIRELSON)
+        out["asymptotic_key_rate"] = qkd.asymptotic_key_rate(s, out["qber"])
+    s_abs = min(abs(result.value), bell.TSIRELSON)
+    out["fidelity_lower_bound"] = bell.fidelity_lower_bound(s_abs)
+    return out
+
+
+def analyze_tomography(datasets) -> dict:
+    """Maximum-likelihood two-qubit state and its Bell-state fidelities."""
+    try:
+        return tomography.maximum_likelihood(_array(datasets, schemas.TOMOGRAPHY_COUNTS)
+                                             ).to_dict()
+    except ValueError as error:
+        raise AnalysisError(f"tomography: {error}") from error
+
+
+def analyze_results(results) -> dict:
+    """All recognised sections of an ARTIQ results file (analysis.results.ResultsFile).
+
+    A section that cannot be analysed holds {"error": message} instead of numbers.
+    """
+    datasets = results.datasets
+    names = list(datasets)
+    sections: dict[str, dict] = {}
+
+    def run(section: str, function, *args) -> None:
+        try:
+            sections[section] = function(*args)
+        except (AnalysisError, ValueError, KeyError, TypeError) as error:
+            sections[section] = {"error": str(error)}
+
+    for name, fields in sorted(schemas.calibration_names(names).items()):
+        run(f"calib.{name}", analyze_calibration, datasets, name, fields)
+    if schemas.READOUT_BRIGHT in datasets and schemas.READOUT_DARK in datasets:
+        run("readout", analyze_readout, datasets)
+    if all(k in datasets for k in schemas.HERALDING_REQUIRED):
+        run("heralding", analyze_heralding, datasets)
+    if all(k in datasets for k in schemas.BELL_ROUNDS):
+        run("bell", analyze_bell, datasets)
+    if schemas.TOMOGRAPHY_COUNTS in datasets:
+        run("tomography", analyze_tomography, datasets)
+    return sections
+
+
+def analyze_timetags(path) -> dict:
+    """Tag counts and mean rates per detector of a Photon-HDF5 file (bounded memory)."""
+    from analysis.timetags.io import TimeTagReader
+
+    with TimeTagReader(path) as reader:
+        counts = np.zeros(256, dtype=np.int64)
+        first = last = None
+        for timestamps, detectors in reader.iter_chunks():
+            if timestamps.size == 0:
+                continue
+            counts += np.bincount(detectors, minlength=256)[:256]
+            first = int(timestamps[0]) if first is None else first
+            last = int(timestamps[-1])
+        unit = reader.timestamps_unit
+        duration = reader.acquisition_duration
+        if duration is None and first is not None and last > first:
+            duration = (last - first) * unit
+        channels = {}
+        for channel in np.flatnonzero(counts):
+            c = int(counts[channel])
+            channels[str(int(channel))] = {
+                "tags": c,
+                "rate_hz": c / duration if duration else None,
+                "rate_stderr_hz": np.sqrt(c) / duration if duration else None}
+        return {"timetags": {"n_tags": reader.n_tags, "timestamps_unit_s": unit,
+                             "duration_s": duration, "channels": channels}}
+
+
+# ----------------------------------------------------------------------------- plots
+
+def write_plots(results, sections: dict, directory) -> list[Path]:
+    """PNG plots of the recognised sections into `directory` (created); returns the paths."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    out_dir = Path(directory)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    datasets = results.datasets if results is not None else {}
+
+    def save(fig, name: str) -> None:
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    for section, numbers in sections.items():
+        if "error" in numbers:
+            continue
+        if section.startswith("calib."):
+            name = section.split(".", 1)[1]
+            x = _array(datasets, f"calib.{name}.x")
+            y = _array(datasets, f"calib.{name}.y")
+            fig, ax = plt.subplots()
+            ax.plot(x, y, "o", label="data")
+            model = fit_models.MODELS[numbers["model"]]
+            if all(np.isfinite(v) for v in numbers["values"].values()):
+                grid = np.linspace(np.min(x), np.max(x), 400)
+                ax.plot(grid, model.function(grid, *numbers["values"].values()), "-",
+                        label=f"{model.name} fit")
+            ax.set_xlabel(f"calib.{name}.x")
+            ax.set_ylabel(f"calib.{name}.y")
+            ax.legend()
+            save(fig, section.replace(".", "_"))
+        elif section == "readout":
+            bright = _array(datasets, schemas.READOUT_BRIGHT)
+            dark = _array(datasets, schemas.READOUT_DARK)
+            bins = np.arange(0, max(bright.max(), dark.max()) + 2) - 0.5
+            fig, ax = plt.subplots()
+            ax.hist(bright, bins, alpha=0.6, label="bright")
+            ax.hist(dark, bins, alpha=0.6, label="dark")
+            ax.axvline(numbers["threshold"] + 0.5, color="k", ls="--", label="threshold")
+            ax.set_xlabel("photon counts")
+            ax.legend()
+            save(fig, "readout")
+        elif section == "bell":
+            fig, ax = plt.subplots()
+            e = np.asarray(numbers["correlators"]).ravel()
+            err = np.asarray(numbers["correlator_errors"]).ravel()
+            ax.bar(["E00", "E01", "E10", "E11"], e, yerr=err)
+            ax.set_title(f"S = {numbers['chsh']:.4f} +- {numbers['chsh_stderr']:.4f}")
+            save(fig, "bell")
+        elif section == "heralding" and schemas.HERALDING_TIMES in datasets:
+            ref = numbers.get("ref_period_s", schemas.DEFAULT_REF_PERIOD_S)
+            times = np.sort(_array(datasets, schemas.HERALDING_TIMES).astype(np.int64)) * ref
+            if times.size > 1:
+                fig, ax = plt.subplots()
+                ax.hist(np.diff(times), bins=50)
+                ax.set_xlabel("time between heralds (s)")
+                ax.set_yscale("log")
+                save(fig, "heralding")
+    return written

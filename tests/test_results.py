@@ -1,0 +1,187 @@
+"""Tests of analysis.results: reading ARTIQ master results files and finding them."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from analysis.errors import AnalysisError, MalformedFileError
+from analysis.results import find, iter_results, load, load_rid
+
+START_TIME = 1_700_000_000  # 2023-11-14 22:13:20 UTC
+
+
+def write_results_file(
+    root: Path,
+    rid: int,
+    class_name: str = "Heralding",
+    start_time: int = START_TIME,
+    datasets: dict | None = None,
+    archive: dict | None = None,
+    metadata: dict | None = None,
+    arguments: dict | None = None,
+) -> Path:
+    """Write a small file in the ARTIQ master layout; return its path."""
+    when = dt.datetime.fromtimestamp(start_time, tz=dt.timezone.utc)
+    directory = root / when.strftime("%Y-%m-%d") / when.strftime("%H")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{rid:09d}-{class_name}.h5"
+    expid = {
+        "file": "repository/heralding.py",
+        "class_name": class_name,
+        "arguments": arguments if arguments is not None else {"n": 100},
+        "log_level": 30,
+        "repo_rev": "abc123",
+    }
+    with h5py.File(path, "w") as f:
+        f["artiq_version"] = "8.0+ionlink"
+        f["rid"] = rid
+        f["start_time"] = start_time
+        f["run_time"] = start_time + 0.25
+        f["expid"] = json.dumps(expid)
+        group = f.create_group("datasets")
+        for key, value in (datasets or {}).items():
+            group[key] = value
+            for attr, attr_value in (metadata or {}).get(key, {}).items():
+                group[key].attrs[attr] = attr_value
+        group = f.create_group("archive")
+        for key, value in (archive or {}).items():
+            group[key] = value
+    return path
+
+
+def test_load_reads_header_and_datasets(tmp_path):
+    counts = np.arange(1000, dtype=np.int64)
+    path = write_results_file(
+        tmp_path,
+        rid=42,
+        datasets={"heralding.attempts": counts, "heralding.rate": 12.5, "label": "ok"},
+        archive={"calib.pi_time": 5e-6},
+        metadata={"heralding.rate": {"unit": "Hz", "scale": 1.0, "precision": 3}},
+    )
+    with load(path) as results:
+        assert results.rid == 42
+        assert results.start_time == dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.timezone.utc)
+        assert results.run_time == pytest.approx(START_TIME + 0.25)
+        assert results.class_name == "Heralding"
+        assert results.arguments == {"n": 100}
+        assert results.expid["repo_rev"] == "abc123"
+        assert results.artiq_version == "8.0+ionlink"
+        assert set(results.datasets) == {"heralding.attempts", "heralding.rate", "label"}
+        assert len(results.datasets) == 3
+        np.testing.assert_array_equal(results.datasets["heralding.attempts"], counts)
+        assert results.datasets["heralding.rate"] == 12.5
+        assert results.datasets["label"] == "ok"
+        assert results.datasets.shape("heralding.attempts") == (1000,)
+        assert results.datasets.metadata("heralding.rate") == {
+            "unit": "Hz",
+            "scale": 1.0,
+            "precision": 3,
+        }
+        assert results.datasets.metadata("label") == {}
+        assert results.archive["calib.pi_time"] == 5e-6
+        with pytest.raises(KeyError, match="nope"):
+            results.datasets["nope"]
+    with pytest.raises(AnalysisError, match="closed"):
+        results.datasets["label"]
+
+
+def test_dotted_keys_are_names_not_groups(tmp_path):
+    path = write_results_file(tmp_path, rid=1, datasets={"a.b.c": 3})
+    with h5py.File(path, "r") as f:
+        assert isinstance(f["datasets"]["a.b.c"], h5py.Dataset)
+    with load(path) as results:
+        assert results.datasets["a.b.c"] == 3
+
+
+def test_truncated_file_is_malformed(tmp_path):
+    path = write_results_file(tmp_path, rid=7, datasets={"x": np.arange(100_000)})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MalformedFileError, match=str(path.name)):
+        load(path)
+
+
+def test_not_hdf5_is_malformed(tmp_path):
+    path = tmp_path / "000000001-Foo.h5"
+    path.write_text("this is not HDF5")
+    with pytest.raises(MalformedFileError, match="not a readable HDF5"):
+        load(path)
+
+
+def test_foreign_hdf5_names_what_is_missing(tmp_path):
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        f["rid"] = 3
+        f["something"] = np.zeros(3)
+    with pytest.raises(MalformedFileError, match="start_time, expid, datasets/") as info:
+        load(path)
+    assert "foreign.h5" in str(info.value)
+
+
+def test_bad_expid_is_malformed(tmp_path):
+    path = write_results_file(tmp_path, rid=9)
+    with h5py.File(path, "a") as f:
+        del f["expid"]
+        f["expid"] = "{not json"
+    with pytest.raises(MalformedFileError, match="expid"):
+        load(path)
+
+
+def test_missing_file_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.h5")
+
+
+def test_find_filters(tmp_path):
+    hour = 3600
+    day = 24 * hour
+    a = write_results_file(tmp_path, rid=1, class_name="Heralding", start_time=START_TIME)
+    b = write_results_file(tmp_path, rid=2, class_name="Calib", start_time=START_TIME + hour)
+    c = write_results_file(tmp_path, rid=3, class_name="Heralding", start_time=START_TIME + day)
+    assert find(tmp_path) == [a, b, c]
+    assert find(tmp_path, rid=2) == [b]
+    assert find(tmp_path, class_name="Heralding") == [a, c]
+    assert find(tmp_path, day="2023-11-14") == [a, b]
+    assert find(tmp_path, day=dt.date(2023, 11, 15)) == [c]
+    assert find(tmp_path, day=("2023-11-14", "2023-11-15")) == [a, b, c]
+    assert find(tmp_path, hour=22) == [a, c]
+    assert find(tmp_path, hour=(23, 23)) == [b]
+    assert find(tmp_path, day="2023-11-15", hour=(0, 5)) == []
+    with pytest.raises(ValueError, match="hour"):
+        find(tmp_path, hour=24)
+    with pytest.raises(ValueError, match="day"):
+        find(tmp_path, day="14/11/2023")
+    with pytest.raises(AnalysisError, match="not a directory"):
+        find(tmp_path / "missing")
+
+
+def test_scans_skip_malformed_with_warning(tmp_path):
+    good = write_results_file(tmp_path, rid=5)
+    bad = good.parent / "000000006-Broken.h5"
+    bad.write_bytes(b"\x00" * 100)
+    odd_name = good.parent / "notarid.h5"
+    odd_name.write_bytes(b"")
+    (tmp_path / "not-a-day").mkdir()
+    with pytest.warns(UserWarning) as record:
+        paths = find(tmp_path)
+    assert paths == [good, bad]
+    messages = " ".join(str(w.message) for w in record)
+    assert "notarid.h5" in messages and "not-a-day" in messages
+    with pytest.warns(UserWarning) as record:
+        opened = list(iter_results(tmp_path))
+    assert any("000000006-Broken.h5" in str(w.message) for w in record)
+    assert [r.rid for r in opened] == [5]
+    for results in opened:
+        results.close()
+
+
+def test_load_rid(tmp_path):
+    write_results_file(tmp_path, rid=11, datasets={"x": 1})
+    with load_rid(tmp_path, 11) as results:
+        assert results.datasets["x"] == 1
+    with pytest.raises(AnalysisError, match="rid 12"):
+        load_rid(tmp_path, 12)
