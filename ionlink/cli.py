@@ -118,7 +118,7 @@ def _add_scan_parser(subparsers) -> None:
 
 def _scan_command(args) -> int:
     from ionlink.runner.devices import DeviceError, load_device_db
-    from ionlink.runner.examine import examine_repository
+    from ionlink.runner.examine import ExamineError, examine_file, examine_repository
 
     try:
         ddb = load_device_db(args.device_db) if args.device_db else None
@@ -128,16 +128,22 @@ def _scan_command(args) -> int:
     if not args.path.exists():
         print(f"ionlink scan: error: {args.path} does not exist", file=sys.stderr)
         return 2
-    descriptions, failures = examine_repository(args.path, device_db=ddb)
+    if args.path.is_dir():
+        descriptions, failures = examine_repository(args.path, device_db=ddb)
+    else:
+        try:
+            descriptions, failures = examine_file(args.path, device_db=ddb), {}
+        except ExamineError as e:
+            descriptions, failures = [], {str(args.path): str(e)}
     for d in descriptions:
         print(f"{d.file}: {d.class_name} — {d.name}")
-        for key, (desc, group, tooltip) in d.arguments.items():
+        for key, (desc, group, tooltip) in d.arginfo.items():
             ty = desc.get("ty", "?")
             default = desc.get("default", "")
             extra = f" [{group}]" if group else ""
             tip = f" — {tooltip}" if tooltip else ""
             print(f"    {key}: {ty} = {default!r}{extra}{tip}")
-    for path, reason in failures:
+    for path, reason in failures.items():
         print(f"FAILED {path}: {reason}")
     return 1 if failures else 0
 

@@ -25,7 +25,7 @@ from artiq.language.environment import is_public_experiment
 
 from ionlink.runner.arguments import ProcessArgumentManager
 from ionlink.runner.datasets import DatasetDB, DatasetManager
-from ionlink.runner.devices import SimDeviceManager, load_device_db
+from ionlink.runner.devices import DeviceError, SimDeviceManager, load_device_db
 from ionlink.runner.results import ResultsWriter, RidCounter, results_path
 from ionlink.runner.scheduler import RunQueue, SimScheduler
 from ionlink.sim import session
@@ -131,7 +131,11 @@ def run_experiment(request: RunRequest,
     cls = find_experiment_class(module, request.class_name, path)
 
     factory = world_factory if world_factory is not None else default_world_factory
-    world = factory(ddb, request.seed)
+    try:
+        world = factory(ddb, request.seed)
+    except (KeyError, ValueError) as e:
+        raise DeviceError(f"the virtual node cannot be built on {request.device_db}: "
+                          f"{e}") from None
     engine = session.start(world=world, costs=request.costs, trace=request.vcd is not None)
 
     results_root = Path(request.results_root)
