@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 
-import ionlink  # noqa: F401
 from artiq.experiment import delay, kernel, us
 
+import ionlink  # noqa: F401
 from ionlink.runner.devices import SimDeviceManager
 from ionlink.sim import session
 

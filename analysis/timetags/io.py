@@ -1,0 +1,467 @@
+"""Write and read detector time-tag files in a Photon-HDF5-compatible layout.
+
+One file holds one merged, time-ordered stream::
+
+    /photon_data/timestamps                       int64, chunked, compressed
+    /photon_data/detectors                        uint8 detector id of each tag
+    /photon_data/timestamps_specs/timestamps_unit float, seconds per timestamp unit
+    /photon_data/measurement_specs/measurement_type  "generic"
+    /acquisition_duration                         float, seconds
+    /description                                  str
+    /setup/...                                    num_pixels, num_spots, ... (Photon-HDF5 0.5)
+    /identity/...                                 format_name, format_version, software, ...
+
+The root attributes ``format_name = "Photon-HDF5"`` and ``format_version`` mark the file as
+Photon-HDF5. Timestamps are stored absolute (not delta coded), so any HDF5 reader with the
+Blosc/Blosc2 plugin (``hdf5plugin``) reads them directly; bit-shuffling inside Blosc makes the
+slowly varying high bits of consecutive timestamps compress well.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from analysis.errors import AnalysisError, MalformedFileError
+from analysis.timetags.kernels import count_channels
+
+__all__ = ["COMPRESSIONS", "TimeTagReader", "TimeTagWriter"]
+
+FORMAT_NAME = "Photon-HDF5"
+FORMAT_VERSION = "0.5"
+FORMAT_URL = "http://photon-hdf5.org/"
+SOFTWARE = "ionlink.analysis.timetags"
+SOFTWARE_VERSION = "0.1.0"
+
+DEFAULT_CHUNK_TAGS = 1 << 20
+DEFAULT_COMPRESSION = "blosc-lz4-bitshuffle"
+
+
+def _compression_filter(name: str) -> Any:
+    """Return the hdf5plugin filter object for a compression name in COMPRESSIONS."""
+    if name == "blosc-lz4-bitshuffle":
+        return hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
+    if name == "blosc-zstd-bitshuffle":
+        return hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
+    if name == "blosc2-lz4-bitshuffle":
+        return hdf5plugin.Blosc2(cname="lz4", clevel=5, filters=hdf5plugin.Blosc2.BITSHUFFLE)
+    if name == "blosc2-zstd-bitshuffle":
+        return hdf5plugin.Blosc2(cname="zstd", clevel=1, filters=hdf5plugin.Blosc2.BITSHUFFLE)
+    if name == "none":
+        return {}
+    raise ValueError(f"compression: unknown {name!r}; choose one of {COMPRESSIONS}")
+
+
+COMPRESSIONS = (
+    "blosc-lz4-bitshuffle",
+    "blosc-zstd-bitshuffle",
+    "blosc2-lz4-bitshuffle",
+    "blosc2-zstd-bitshuffle",
+    "none",
+)
+
+
+def _as_tag_arrays(timestamps: Any, detectors: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert one block of tags to (int64 timestamps, uint8 detectors)."""
+    timestamps = np.asarray(timestamps)
+    detectors = np.asarray(detectors)
+    if timestamps.ndim != 1 or detectors.ndim != 1:
+        raise ValueError(
+            f"timestamps and detectors must be 1-D, got shapes {timestamps.shape} "
+            f"and {detectors.shape}"
+        )
+    if len(timestamps) != len(detectors):
+        raise ValueError(
+            f"timestamps ({len(timestamps)}) and detectors ({len(detectors)}) differ in length"
+        )
+    if timestamps.dtype != np.int64:
+        if timestamps.dtype.kind not in "iu" and len(timestamps):
+            raise TypeError(f"timestamps must be integers, got dtype {timestamps.dtype}")
+        if timestamps.dtype == np.uint64 and len(timestamps) and timestamps.max() > 2**63 - 1:
+            raise ValueError("timestamps exceed the int64 range")
+        timestamps = timestamps.astype(np.int64)
+    if detectors.dtype != np.uint8:
+        if detectors.dtype.kind not in "iu" and len(detectors):
+            raise TypeError(f"detectors must be integers, got dtype {detectors.dtype}")
+        if len(detectors) and (detectors.min() < 0 or detectors.max() > 255):
+            raise ValueError("detector ids must lie in 0..255")
+        detectors = detectors.astype(np.uint8)
+    return timestamps, detectors
+
+
+class TimeTagWriter:
+    """Streaming writer of one merged time-tag stream to a Photon-HDF5-compatible file.
+
+    Tags are buffered into HDF5 chunks of ``chunk_tags`` tags and written compressed when a
+    chunk fills. :meth:`flush` writes the partial chunk and the metadata and flushes the file,
+    so after it returns a crash loses nothing appended before. With ``flush_interval`` (seconds)
+    set, :meth:`append` flushes by itself whenever that much wall time has passed since the
+    last flush, so a crash loses at most that interval.
+
+    Args:
+        path: file to create (an existing file is an error unless ``overwrite``).
+        timestamps_unit: seconds per timestamp unit, e.g. 1e-12 for picoseconds.
+        chunk_tags: tags per HDF5 chunk.
+        compression: one of :data:`COMPRESSIONS`.
+        description: free text stored in ``/description``.
+        acquisition_duration: seconds; if None, it is ``(last - first) * timestamps_unit``.
+        flush_interval: seconds between automatic flushes in :meth:`append`; None disables.
+        author: stored in ``/identity/author`` when given.
+        detector_labels: optional ``{id: label}`` stored in ``/setup/detectors``.
+        overwrite: allow replacing an existing file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        timestamps_unit: float = 1e-12,
+        *,
+        chunk_tags: int = DEFAULT_CHUNK_TAGS,
+        compression: str = DEFAULT_COMPRESSION,
+        description: str = "",
+        acquisition_duration: float | None = None,
+        flush_interval: float | None = 1.0,
+        author: str | None = None,
+        detector_labels: dict[int, str] | None = None,
+        overwrite: bool = False,
+    ):
+        if not (np.isfinite(timestamps_unit) and timestamps_unit > 0):
+            raise ValueError(f"timestamps_unit must be a positive number of seconds, "
+                             f"got {timestamps_unit!r}")
+        if int(chunk_tags) < 1:
+            raise ValueError(f"chunk_tags must be >= 1, got {chunk_tags!r}")
+        if flush_interval is not None and not flush_interval > 0:
+            raise ValueError(f"flush_interval must be > 0 seconds or None, got {flush_interval!r}")
+        if acquisition_duration is not None and not acquisition_duration >= 0:
+            raise ValueError(f"acquisition_duration must be >= 0 s, got {acquisition_duration!r}")
+        filter_options = _compression_filter(compression)
+        self.path = Path(path)
+        self.timestamps_unit = float(timestamps_unit)
+        self.chunk_tags = int(chunk_tags)
+        self.compression = compression
+        self.flush_interval = flush_interval
+        self._acquisition_duration = acquisition_duration
+        self._detector_labels = dict(detector_labels or {})
+        self._file: h5py.File | None = h5py.File(self.path, "w" if overwrite else "x")
+        self._first_timestamp: int | None = None
+        self._last_timestamp: int | None = None
+        self._committed = 0  # tags on disk in complete chunks
+        self._buffer_ts = np.empty(self.chunk_tags, dtype=np.int64)
+        self._buffer_det = np.empty(self.chunk_tags, dtype=np.uint8)
+        self._buffer_fill = 0
+        self._detector_counts = np.zeros(256, dtype=np.int64)
+        self._last_flush = time.monotonic()
+        self._write_layout(filter_options, description, author)
+
+    # -- layout ------------------------------------------------------------------------------
+    def _write_layout(self, filter_options: Any, description: str, author: str | None) -> None:
+        f = self._require_open()
+        f.attrs["format_name"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        f["description"] = description
+        f["acquisition_duration"] = 0.0
+        photon_data = f.create_group("photon_data")
+        for name, dtype in (("timestamps", np.int64), ("detectors", np.uint8)):
+            photon_data.create_dataset(
+                name,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dtype,
+                chunks=(self.chunk_tags,),
+                **filter_options,
+            )
+        photon_data["timestamps_specs/timestamps_unit"] = self.timestamps_unit
+        photon_data["measurement_specs/measurement_type"] = "generic"
+        setup = f.create_group("setup")
+        setup["num_pixels"] = 0
+        setup["num_spots"] = 1
+        setup["num_spectral_ch"] = 1
+        setup["num_polarization_ch"] = 1
+        setup["num_split_ch"] = 1
+        setup["modulated_excitation"] = False
+        setup["lifetime"] = False
+        identity = f.create_group("identity")
+        identity["format_name"] = FORMAT_NAME
+        identity["format_version"] = FORMAT_VERSION
+        identity["format_url"] = FORMAT_URL
+        identity["software"] = SOFTWARE
+        identity["software_version"] = SOFTWARE_VERSION
+        identity["creation_time"] = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        identity["filename"] = self.path.name
+        identity["filename_full"] = str(self.path.resolve())
+        if author is not None:
+            identity["author"] = author
+
+    def _require_open(self) -> h5py.File:
+        if self._file is None:
+            raise AnalysisError(f"{self.path}: time-tag writer is closed")
+        return self._file
+
+    # -- writing -----------------------------------------------------------------------------
+    @property
+    def n_tags(self) -> int:
+        """Number of tags appended so far."""
+        return self._committed + self._buffer_fill
+
+    def append(self, timestamps: Any, detectors: Any) -> None:
+        """Append tags; timestamps (integers, timestamp units) must not decrease.
+
+        Raises:
+            ValueError: the block is not ordered, or starts before the last appended tag.
+        """
+        self._require_open()
+        timestamps, detectors = _as_tag_arrays(timestamps, detectors)
+        n = len(timestamps)
+        if n == 0:
+            return
+        if n > 1:
+            steps = np.diff(timestamps)
+            if steps.min() < 0:
+                bad = int(np.argmax(steps < 0)) + 1
+                raise ValueError(
+                    f"timestamps decrease at index {bad} of this block "
+                    f"({timestamps[bad - 1]} -> {timestamps[bad]})"
+                )
+        if self._last_timestamp is not None and timestamps[0] < self._last_timestamp:
+            raise ValueError(
+                f"block starts at {timestamps[0]}, before the last appended tag "
+                f"{self._last_timestamp}"
+            )
+        if self._first_timestamp is None:
+            self._first_timestamp = int(timestamps[0])
+        self._last_timestamp = int(timestamps[-1])
+        count_channels(detectors, self._detector_counts)
+        position = 0
+        while position < n:
+            if self._buffer_fill == 0 and n - position >= self.chunk_tags:
+                whole = (n - position) // self.chunk_tags * self.chunk_tags
+                self._write_range(
+                    self._committed,
+                    timestamps[position : position + whole],
+                    detectors[position : position + whole],
+                )
+                self._committed += whole
+                position += whole
+                continue
+            take = min(self.chunk_tags - self._buffer_fill, n - position)
+            fill = self._buffer_fill
+            self._buffer_ts[fill : fill + take] = timestamps[position : position + take]
+            self._buffer_det[fill : fill + take] = detectors[position : position + take]
+            self._buffer_fill += take
+            position += take
+            if self._buffer_fill == self.chunk_tags:
+                self._write_range(self._committed, self._buffer_ts, self._buffer_det)
+                self._committed += self.chunk_tags
+                self._buffer_fill = 0
+        if (
+            self.flush_interval is not None
+            and time.monotonic() - self._last_flush >= self.flush_interval
+        ):
+            self.flush()
+
+    def _write_range(self, offset: int, timestamps: np.ndarray, detectors: np.ndarray) -> None:
+        photon_data = self._require_open()["photon_data"]
+        end = offset + len(timestamps)
+        for name, values in (("timestamps", timestamps), ("detectors", detectors)):
+            dataset = photon_data[name]
+            if dataset.shape[0] < end:
+                dataset.resize((end,))
+            dataset[offset:end] = values
+
+    def _write_metadata(self) -> None:
+        f = self._require_open()
+        if self._acquisition_duration is not None:
+            duration = self._acquisition_duration
+        elif self._first_timestamp is not None:
+            duration = (self._last_timestamp - self._first_timestamp) * self.timestamps_unit
+        else:
+            duration = 0.0
+        f["acquisition_duration"][()] = duration
+        ids = np.flatnonzero(self._detector_counts).astype(np.uint8)
+        setup = f["setup"]
+        setup["num_pixels"][()] = len(ids)
+        if "detectors" in setup:
+            del setup["detectors"]
+        detectors = setup.create_group("detectors")
+        detectors["id"] = ids
+        detectors["counts"] = self._detector_counts[ids]
+        if self._detector_labels:
+            detectors["label"] = [self._detector_labels.get(int(i), "") for i in ids]
+
+    def flush(self) -> None:
+        """Write buffered tags and metadata and flush the file to the operating system."""
+        if self._buffer_fill:
+            fill = self._buffer_fill
+            self._write_range(self._committed, self._buffer_ts[:fill], self._buffer_det[:fill])
+        self._write_metadata()
+        self._require_open().flush()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close the file; further appends are an error. Idempotent."""
+        if self._file is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> TimeTagWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class TimeTagReader:
+    """Reader of a Photon-HDF5 time-tag file, whole or chunk by chunk in bounded memory.
+
+    Attributes:
+        path: the file.
+        timestamps_unit: seconds per timestamp unit.
+        n_tags: number of tags.
+        acquisition_duration: seconds, or None if the file has none.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self._file: h5py.File | None = h5py.File(self.path, "r")
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise MalformedFileError(
+                f"{self.path}: not a readable HDF5 file (truncated or foreign): {error}"
+            ) from error
+        try:
+            self._validate()
+        except BaseException:
+            self.close()
+            raise
+        self._channels: list[int] | None = None
+
+    def _validate(self) -> None:
+        f = self._require_open()
+        timestamps = f.get("photon_data/timestamps")
+        if not isinstance(timestamps, h5py.Dataset):
+            raise MalformedFileError(
+                f"{self.path}: not a Photon-HDF5 time-tag file: missing /photon_data/timestamps"
+            )
+        if timestamps.ndim != 1 or timestamps.dtype.kind not in "iu":
+            raise MalformedFileError(
+                f"{self.path}: /photon_data/timestamps must be a 1-D integer array, "
+                f"got shape {timestamps.shape} dtype {timestamps.dtype}"
+            )
+        unit = f.get("photon_data/timestamps_specs/timestamps_unit")
+        if not isinstance(unit, h5py.Dataset):
+            raise MalformedFileError(
+                f"{self.path}: missing /photon_data/timestamps_specs/timestamps_unit"
+            )
+        try:
+            self.timestamps_unit = float(unit[()])
+        except (OSError, TypeError, ValueError) as error:
+            raise MalformedFileError(f"{self.path}: unreadable timestamps_unit: {error}") from error
+        if not (np.isfinite(self.timestamps_unit) and self.timestamps_unit > 0):
+            raise MalformedFileError(
+                f"{self.path}: timestamps_unit {self.timestamps_unit} is not a positive number"
+            )
+        detectors = f.get("photon_data/detectors")
+        if detectors is not None:
+            if not isinstance(detectors, h5py.Dataset) or detectors.shape != timestamps.shape:
+                raise MalformedFileError(
+                    f"{self.path}: /photon_data/detectors does not match timestamps in shape"
+                )
+            if detectors.dtype.kind not in "iu":
+                raise MalformedFileError(
+                    f"{self.path}: /photon_data/detectors must be integers, got {detectors.dtype}"
+                )
+        self._timestamps = timestamps
+        self._detectors = detectors
+        self.n_tags = int(timestamps.shape[0])
+        duration = f.get("acquisition_duration")
+        self.acquisition_duration = (
+            float(duration[()]) if isinstance(duration, h5py.Dataset) else None
+        )
+
+    def _require_open(self) -> h5py.File:
+        if self._file is None:
+            raise AnalysisError(f"{self.path}: time-tag reader is closed")
+        return self._file
+
+    @property
+    def chunk_tags(self) -> int:
+        """The HDF5 chunk length of the timestamps (tags), or 1 Mi if not chunked."""
+        chunks = self._timestamps.chunks
+        return int(chunks[0]) if chunks else DEFAULT_CHUNK_TAGS
+
+    @property
+    def channels(self) -> list[int]:
+        """Sorted detector ids present in the file (from /setup/detectors/id, else scanned)."""
+        if self._channels is None:
+            ids = self._require_open().get("setup/detectors/id")
+            if isinstance(ids, h5py.Dataset):
+                self._channels = sorted(int(i) for i in ids[()])
+            else:
+                seen = np.zeros(256, dtype=bool)
+                for _, detectors in self.iter_chunks():
+                    seen[np.unique(detectors)] = True
+                self._channels = [int(i) for i in np.flatnonzero(seen)]
+        return self._channels
+
+    def _read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        self._require_open()
+        try:
+            timestamps = self._timestamps[start:stop]
+            if self._detectors is None:
+                detectors = np.zeros(stop - start, dtype=np.uint8)
+            else:
+                detectors = self._detectors[start:stop]
+        except (OSError, RuntimeError) as error:
+            raise MalformedFileError(
+                f"{self.path}: cannot read tags {start}..{stop}: {error}"
+            ) from error
+        timestamps, detectors = _as_tag_arrays(timestamps, detectors)
+        return timestamps, detectors
+
+    def iter_chunks(
+        self, chunk_tags: int | None = None, start: int = 0, stop: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(timestamps int64, detectors uint8)`` blocks of at most ``chunk_tags`` tags.
+
+        Memory use is bounded by the block size. Default block: the file's HDF5 chunk length.
+        """
+        step = self.chunk_tags if chunk_tags is None else int(chunk_tags)
+        if step < 1:
+            raise ValueError(f"chunk_tags must be >= 1, got {chunk_tags!r}")
+        stop = self.n_tags if stop is None else min(int(stop), self.n_tags)
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        for block_start in range(int(start), stop, step):
+            yield self._read(block_start, min(block_start + step, stop))
+
+    def read(self) -> tuple[np.ndarray, np.ndarray]:
+        """Read the whole stream into memory."""
+        return self._read(0, self.n_tags)
+
+    def close(self) -> None:
+        """Close the file. Idempotent."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> TimeTagReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"TimeTagReader({self.path}, n_tags={self.n_tags})"

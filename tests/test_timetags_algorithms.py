@@ -1,0 +1,232 @@
+"""Streaming time-tag analyses against brute-force references, on random data split into chunks."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis.timetags import (
+    NO_DETECTION,
+    UnorderedStreamError,
+    arrival_histogram,
+    coincidence_pairs,
+    coincidences,
+    correlation,
+    count_rates,
+    counts_between_markers,
+    generate_tags,
+    heralded_events,
+)
+
+CHANNELS = (0, 1, 2, 3)
+
+
+@st.composite
+def chunked_streams(draw):
+    """A small ordered stream with many ties, and the same stream cut into arbitrary chunks."""
+    n = draw(st.integers(0, 120))
+    steps = draw(st.lists(st.one_of(st.just(0), st.integers(0, 15)), min_size=n, max_size=n))
+    offset = draw(st.integers(-1000, 1000))
+    timestamps = offset + np.cumsum(np.array(steps, dtype=np.int64))
+    detectors = np.array(
+        draw(st.lists(st.sampled_from(CHANNELS), min_size=n, max_size=n)), dtype=np.uint8
+    )
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
+    bounds = [0, *cuts, n]
+    chunks = [
+        (timestamps[a:b], detectors[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return timestamps, detectors, chunks
+
+
+def brute_coincidences(ts, det, a, b, window):
+    close = np.abs(ts[:, None] - ts[None, :]) <= window
+    if a == b:
+        on = det == a
+        pair = on[:, None] & on[None, :]
+        return int(np.triu(pair & close, k=1).sum())
+    pair = (det[:, None] == a) & (det[None, :] == b)
+    return int((pair & close).sum())
+
+
+def brute_correlation(ts, det, click, start, binwidth, n_bins):
+    tau = ts[:, None] - ts[None, :]  # row: click tag, column: start tag
+    pair = (det[:, None] == click) & (det[None, :] == start)
+    np.fill_diagonal(pair, False)
+    index = (2 * tau[pair] + n_bins * binwidth) // (2 * binwidth)
+    index = index[(index >= 0) & (index < n_bins)]
+    return np.bincount(index, minlength=n_bins)
+
+
+settings.register_profile("timetags", max_examples=120, deadline=None)
+settings.load_profile("timetags")
+
+
+@given(chunked_streams(), st.sampled_from(CHANNELS), st.sampled_from(CHANNELS), st.integers(0, 30))
+def test_coincidences_match_brute_force(stream, a, b, window):
+    ts, det, chunks = stream
+    expected = brute_coincidences(ts, det, a, b, window)
+    assert coincidences((ts, det), a, b, window) == expected
+    assert coincidences(chunks, a, b, window) == expected
+    times_a, times_b = coincidence_pairs(chunks, a, b, window)
+    assert len(times_a) == expected
+    assert np.all(np.abs(times_a - times_b) <= window)
+    whole_a, whole_b = coincidence_pairs((ts, det), a, b, window)
+    assert sorted(zip(times_a, times_b, strict=True)) == sorted(zip(whole_a, whole_b, strict=True))
+
+
+@given(
+    chunked_streams(),
+    st.sampled_from(CHANNELS),
+    st.sampled_from(CHANNELS),
+    st.integers(1, 7),
+    st.integers(1, 9),
+)
+def test_correlation_matches_brute_force(stream, click, start, binwidth, n_bins):
+    ts, det, chunks = stream
+    expected = brute_correlation(ts, det, click, start, binwidth, n_bins)
+    whole = correlation((ts, det), click, start, binwidth, n_bins, normalize=False)
+    np.testing.assert_array_equal(whole.counts, expected)
+    split = correlation(chunks, click, start, binwidth, n_bins)
+    np.testing.assert_array_equal(split.counts, expected)
+    assert split.n_click == int(np.sum(det == click))
+    assert split.n_start == int(np.sum(det == start))
+
+
+@given(
+    chunked_streams(),
+    st.integers(-20, 20),
+    st.integers(1, 30),
+    st.sampled_from([(1,), (2, 3), (3, 1)]),
+)
+def test_heralded_events_match_brute_force(stream, window_start, width, signals):
+    ts, det, chunks = stream
+    window_stop = window_start + width
+    heralds = np.flatnonzero(det == 0)
+    result = heralded_events(chunks, 0, signals, window_start, window_stop)
+    np.testing.assert_array_equal(result.herald_times, ts[heralds])
+    assert result.counts.shape == (len(heralds), len(signals))
+    for row, h in enumerate(heralds):
+        inside = (ts >= ts[h] + window_start) & (ts < ts[h] + window_stop)
+        for column, s in enumerate(signals):
+            hits = ts[inside & (det == s)]
+            assert result.counts[row, column] == len(hits)
+            expected_first = hits.min() if len(hits) else NO_DETECTION
+            assert result.first_times[row, column] == expected_first
+    whole = heralded_events((ts, det), 0, signals, window_start, window_stop)
+    np.testing.assert_array_equal(whole.counts, result.counts)
+    np.testing.assert_array_equal(whole.first_times, result.first_times)
+
+
+@given(chunked_streams(), st.integers(1, 6), st.integers(1, 12))
+def test_arrival_histogram_matches_reference(stream, binwidth, n_bins):
+    ts, det, chunks = stream
+    expected = np.zeros(n_bins, dtype=np.int64)
+    last = None
+    for t, d in zip(ts, det, strict=True):
+        if d == 3:
+            last = t
+        elif d == 1 and last is not None and t - last < n_bins * binwidth:
+            expected[(t - last) // binwidth] += 1
+    result = arrival_histogram(chunks, 3, 1, binwidth, n_bins)
+    np.testing.assert_array_equal(result.counts, expected)
+    np.testing.assert_array_equal(result.edges, np.arange(n_bins + 1) * binwidth)
+
+
+@given(chunked_streams())
+def test_counts_between_markers_matches_reference(stream):
+    ts, det, chunks = stream
+    markers = np.flatnonzero(det == 2)
+    expected = [
+        [int(np.sum(det[m0 + 1 : m1] == c)) for c in (0, 3)]
+        for m0, m1 in zip(markers[:-1], markers[1:], strict=True)
+    ]
+    result = counts_between_markers(chunks, 2, [0, 3])
+    np.testing.assert_array_equal(result.counts.reshape(-1, 2), np.array(expected).reshape(-1, 2))
+    np.testing.assert_array_equal(result.marker_times, ts[markers])
+
+
+@given(chunked_streams())
+def test_count_rates_match_bincount(stream):
+    ts, det, chunks = stream
+    result = count_rates(chunks, duration=2.0)
+    totals = np.bincount(det, minlength=4)
+    assert result.counts == {c: int(totals[c]) for c in CHANNELS if totals[c]}
+    assert result.rates_hz == {c: n / 2.0 for c, n in result.counts.items()}
+
+
+def test_herald_window_waits_for_ties_in_the_next_chunk():
+    # the window [0, 5) of the herald at 0 can still get a tag at 4 from the next chunk
+    chunks = [
+        (np.array([0, 4], dtype=np.int64), np.array([0, 2], dtype=np.uint8)),
+        (np.array([4], dtype=np.int64), np.array([1], dtype=np.uint8)),
+    ]
+    result = heralded_events(chunks, 0, [1], 0, 5)
+    np.testing.assert_array_equal(result.counts, [[1]])
+    np.testing.assert_array_equal(result.first_times, [[4]])
+
+
+def test_unordered_stream_is_rejected_across_chunks():
+    chunks = [(np.array([5, 6], dtype=np.int64), np.zeros(2, np.uint8)),
+              (np.array([4], dtype=np.int64), np.zeros(1, np.uint8))]
+    with pytest.raises(UnorderedStreamError, match="tag 2: 6 then 4"):
+        coincidences(chunks, 0, 1, 10)
+
+
+def test_bad_arguments_are_named():
+    stream = (np.arange(3, dtype=np.int64), np.zeros(3, np.uint8))
+    with pytest.raises(ValueError, match="ch_a"):
+        coincidences(stream, 256, 1, 3)
+    with pytest.raises(TypeError, match="window"):
+        coincidences(stream, 0, 1, 2.5)
+    with pytest.raises(ValueError, match="window_start"):
+        heralded_events(stream, 0, 1, 5, 5)
+    with pytest.raises(ValueError, match="herald_ch"):
+        heralded_events(stream, 0, [0, 1], 0, 5)
+    with pytest.raises(ValueError, match="binwidth"):
+        correlation(stream, 0, 1, 0, 10)
+    with pytest.raises(ValueError, match="differ"):
+        arrival_histogram(stream, 1, 1, 1, 10)
+    with pytest.raises(TypeError, match="stream"):
+        coincidences(42, 0, 1, 3)
+
+
+# -- statistics on synthetic Poisson data (expectations derived below, 5-sigma tolerances) ----
+UNIT = 1e-12
+
+
+def test_accidental_coincidences_follow_poisson_expectation():
+    rate, duration, window = 1e6, 0.05, 500  # Hz, s, ps
+    ts, det = generate_tags(rate, duration, channels=(0, 1), seed=3)
+    # pairs with |dt| <= window: (2*window + 1) time units of overlap for each pair of rates
+    expected = (2 * window + 1) * UNIT * rate * rate * duration
+    observed = coincidences((ts, det), 0, 1, window, chunk_tags=10_000)
+    assert abs(observed - expected) < 5 * np.sqrt(expected)
+
+
+def test_g2_of_independent_streams_is_one_and_peak_shows_correlation():
+    rate, duration, fraction = 1e6, 0.1, 0.2
+    delay_s, jitter_s = 2e-9, 30e-12
+    ts, det = generate_tags(
+        rate, duration, channels=(0, 1), seed=5, correlated_fraction=fraction,
+        correlation_delay_s=delay_s, correlation_jitter_s=jitter_s,
+    )
+    binwidth, n_bins = 1000, 200  # 1 ns bins, +-100 ns
+    result = correlation(
+        (ts, det), 1, 0, binwidth, n_bins, duration=duration, timestamps_unit=UNIT,
+        chunk_tags=50_000,
+    )
+    away = np.abs(result.tau) > 10 * binwidth
+    # mean of g2 away from the peak: total accidental counts there ~ n_bins * 1e2, so the mean
+    # has relative standard deviation 1/sqrt(total); 5 sigma
+    total_away = result.counts[away].sum()
+    assert abs(result.g2[away].mean() - 1) < 5 / np.sqrt(total_away)
+    # the partners sit at +2 ns (bins centred at 1.5 and 2.5 ns share them): their number is
+    # Binomial(N0, fraction), accidentals in those bins are subtracted using the flat level
+    peak = (result.tau > 1000) & (result.tau < 3000)
+    accidentals = result.counts[away].mean() * peak.sum()
+    partners = result.counts[peak].sum() - accidentals
+    n0 = result.n_start
+    expected = fraction * n0
+    sigma = np.sqrt(n0 * fraction * (1 - fraction) + 2 * accidentals)
+    assert abs(partners - expected) < 5 * sigma
