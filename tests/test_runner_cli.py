@@ -148,3 +148,52 @@ def test_real_artiq_is_never_shadowed(tmp_path):
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": ""},
                          check=True).stdout
     assert out.strip() == "True"
+
+
+PAUSING = textwrap.dedent('''
+    from artiq.experiment import *
+
+
+    class Background(EnvExperiment):
+        """Background run that yields"""
+
+        def build(self):
+            self.setattr_device("scheduler")
+            self.setattr_argument("urgent_file", StringValue(""))
+
+        def run(self):
+            expid = {"file": self.urgent_file, "class_name": "Urgent", "arguments": {},
+                     "log_level": 30, "repo_rev": None}
+            rid = self.scheduler.submit(priority=5, expid=expid)
+            self.set_dataset("submitted_rid", rid)
+            self.set_dataset("paused", self.scheduler.check_pause())
+            self.scheduler.pause()
+            self.set_dataset("after_pause", True)
+
+
+    class Urgent(EnvExperiment):
+        """Urgent run"""
+
+        def build(self):
+            self.setattr_device("scheduler")
+
+        def run(self):
+            self.set_dataset("my_rid", self.scheduler.rid)
+''')
+
+
+def test_pause_runs_higher_priority_submission(tmp_path):
+    path = tmp_path / "pausing.py"
+    path.write_text(PAUSING)
+    request = RunRequest(path, class_name="Background",
+                         arguments={"urgent_file": str(path)},
+                         device_db=ROOT / "device_db.py", results_root=tmp_path / "results")
+    outcome = run_experiment(request, world_factory=poisson_world)
+    assert outcome.error is None
+    with h5py.File(outcome.results_file) as f:
+        rid = int(f["datasets"]["submitted_rid"][()])
+        assert f["datasets"]["paused"][()] and f["datasets"]["after_pause"][()]
+    urgent = list((tmp_path / "results").rglob(f"{rid:09d}-Urgent.h5"))
+    assert len(urgent) == 1
+    with h5py.File(urgent[0]) as f:
+        assert int(f["datasets"]["my_rid"][()]) == rid

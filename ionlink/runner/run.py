@@ -9,6 +9,7 @@ writer a chance) and written once more at the end, also when a stage raises.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import itertools
@@ -114,6 +115,8 @@ class RunRequest:
     pipeline_name: str = "main"
     priority: int = 0
     log_level: int = logging.WARNING
+    #: The run id, when the scheduler assigned one at submission (else a new one).
+    rid: int | None = None
 
 
 def run_experiment(request: RunRequest,
@@ -142,7 +145,7 @@ def run_experiment(request: RunRequest,
     rid_counter = RidCounter(results_root)
     if queue is None:
         queue = RunQueue(rid_counter.get)
-    rid = rid_counter.get()
+    rid = request.rid if request.rid is not None else rid_counter.get()
     expid = {
         "file": str(path),
         "class_name": cls.__name__,
@@ -169,7 +172,7 @@ def run_experiment(request: RunRequest,
         argument_mgr.check_unprocessed_arguments()
         exp.prepare()
         writer.run_time = time.time()
-        _run_with_checkpoints(exp, writer, queue, rid)
+        _run_with_checkpoints(exp, writer, queue, request, world_factory)
         exp.analyze()
     except BaseException as e:  # the results are written whatever happened
         error = e
@@ -191,24 +194,55 @@ def run_experiment(request: RunRequest,
         wall_time_s=time.perf_counter() - wall_start)
 
 
-def _run_with_checkpoints(exp: Any, writer: ResultsWriter, queue: RunQueue, rid: int) -> None:
-    """Run the experiment's run stage, checkpointing the results file every
-    :data:`CHECKPOINT_INTERVAL_S` seconds when the experiment yields to the scheduler."""
+def _run_with_checkpoints(exp: Any, writer: ResultsWriter, queue: RunQueue, request: RunRequest,
+                          world_factory: Callable | None) -> None:
+    """Run the experiment's run stage. Each time it yields to the scheduler the results
+    file is checkpointed (at most every :data:`CHECKPOINT_INTERVAL_S`), and when it pauses,
+    the due higher-priority runs of its pipeline execute in between."""
     last = [time.monotonic()]
-    previous_handler = queue.pause_handler
 
-    def checkpoint_hook(_rid: int | None = None) -> None:
+    def checkpoint_hook() -> None:
         now = time.monotonic()
         if now - last[0] >= CHECKPOINT_INTERVAL_S:
             writer.checkpoint()
             last[0] = now
 
+    def pause_handler(rid: int) -> None:
+        writer.checkpoint()
+        run_due(queue, request, world_factory, above_rid=rid)
+
     queue.checkpoint_hook = checkpoint_hook
+    queue.pause_handler = pause_handler
     try:
         exp.run()
     finally:
         queue.checkpoint_hook = None
-        queue.pause_handler = previous_handler
+        queue.pause_handler = None
+
+
+def run_due(queue: RunQueue, template: RunRequest, world_factory: Callable | None = None,
+            above_rid: int | None = None) -> list[RunOutcome]:
+    """Execute the queued runs that are due (highest priority first), each as its own run
+    with the settings of ``template`` and the queued expid. With ``above_rid``, only runs
+    of that run's pipeline that outrank it (a pause)."""
+    outcomes = []
+    while True:
+        if above_rid is not None:
+            running = queue.runs[above_rid]
+            due = queue.next_due(running.pipeline_name)
+            if due is None or due.priority_key() <= running.priority_key():
+                return outcomes
+        else:
+            due = queue.next_due()
+            if due is None:
+                return outcomes
+        queue.delete(due.rid)
+        expid = due.expid
+        request = dataclasses.replace(
+            template, experiment_file=Path(expid.get("file", template.experiment_file)),
+            class_name=expid.get("class_name"), arguments=dict(expid.get("arguments", {})),
+            pipeline_name=due.pipeline_name, priority=due.priority, rid=due.rid)
+        outcomes.append(run_experiment(request, world_factory=world_factory, queue=queue))
 
 
 def default_world_factory(ddb: dict, seed: int) -> World:

@@ -71,6 +71,9 @@ class RunQueue:
         self.runs: dict[int, QueuedRun] = {}
         #: Called as ``pause_handler(rid)`` when run ``rid`` pauses for higher-priority runs.
         self.pause_handler: Callable[[int], None] | None = None
+        #: Called with no argument whenever a run yields to the scheduler
+        #: (``check_pause``/``pause``): the runner checkpoints the results file there.
+        self.checkpoint_hook: Callable[[], None] | None = None
 
     def submit(self, pipeline_name: str, expid: dict, priority: int = 0,
                due_date: float | None = None, flush: bool = False) -> int:
@@ -212,6 +215,8 @@ class SimScheduler:
 
     def check_pause(self, rid: int | None = None) -> bool:
         """True when ``pause()`` would do something for run ``rid`` (default: this run)."""
+        if self.queue.checkpoint_hook is not None:
+            self.queue.checkpoint_hook()
         return self.queue.check_pause(self.rid if rid is None else rid)
 
     def check_termination(self, rid: int | None = None) -> bool:
