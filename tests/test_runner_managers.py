@@ -431,7 +431,7 @@ def test_examine_repository_reports_broken_files(tmp_path):
     assert sorted(d.class_name for d in descriptions) == ["NoDoc", "Ramsey"]
     assert sorted(failures) == [str(tmp_path / "sub" / "broken.py"),
                                 str(tmp_path / "sub" / "fails.py")]
-    assert "import failed: SyntaxError" in failures[str(tmp_path / "sub" / "broken.py")]
+    assert "does not import: SyntaxError" in failures[str(tmp_path / "sub" / "broken.py")]
     assert "building Bad failed: RuntimeError: no laser" in \
         failures[str(tmp_path / "sub" / "fails.py")]
     assert all("\n" not in reason for reason in failures.values())

@@ -10,9 +10,7 @@ bare name only examines when that module is importable anyway.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import itertools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 from artiq.language.environment import is_public_experiment
 
 from ionlink.runner.arguments import TraceArgumentManager
+from ionlink.runner.modules import ModuleImportError, import_file
 
 __all__ = ["DummyDevice", "ExamineDatasetManager", "ExamineDeviceManager", "ExamineError",
            "ExperimentDescription", "examine_file", "examine_repository"]
@@ -99,7 +98,6 @@ class ExperimentDescription:
     devices: list[str] = field(default_factory=list)
 
 
-_module_numbers = itertools.count()
 
 
 def _display_name(class_name: str, cls: type) -> str:
@@ -128,24 +126,21 @@ def examine_file(path: str | os.PathLike, device_db: dict | None = None,
     path = Path(path)
     if not path.is_file():
         raise ExamineError(f"{path}: no such file")
-    module_name = f"ionlink_examine_{next(_module_numbers)}_{path.stem}"
     modules_before = set(sys.modules)
+    module_name = None
     try:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise ExamineError(f"{path}: cannot be imported as a Python module")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
         try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise ExamineError(f"{path}: import failed: {_one_line(e)}") from e
+            module = import_file(path, "ionlink_examine")
+        except ModuleImportError as e:
+            raise ExamineError(str(e)) from e
+        module_name = module.__name__
         descriptions = []
         for class_name, cls in inspect.getmembers(module, is_public_experiment):
             descriptions.append(_describe(path, class_name, cls, device_db, dataset_db))
         return descriptions
     finally:
-        _forget_modules(set(sys.modules) - modules_before, module_name, path.parent)
+        if module_name is not None:
+            _forget_modules(set(sys.modules) - modules_before, module_name, path.parent)
 
 
 def _forget_modules(new_names: set[str], module_name: str, folder: Path) -> None:

@@ -10,11 +10,8 @@ writer a chance) and written once more at the end, also when a stage raises.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
-import itertools
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from artiq.language.environment import is_public_experiment
 from ionlink.runner.arguments import ProcessArgumentManager
 from ionlink.runner.datasets import DatasetDB, DatasetManager
 from ionlink.runner.devices import DeviceError, SimDeviceManager, load_device_db
+from ionlink.runner.modules import ModuleImportError, import_file
 from ionlink.runner.results import ResultsWriter, RidCounter, results_path
 from ionlink.runner.scheduler import RunQueue, SimScheduler
 from ionlink.sim import session
@@ -43,27 +41,12 @@ class ExperimentLoadError(Exception):
     """The experiment file or class cannot be loaded; the message says why in one line."""
 
 
-_module_counter = itertools.count()
-
-
 def import_experiment_file(path: str | Path) -> Any:
     """Import an experiment file as a fresh module (no ``sys.path`` change)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ExperimentLoadError(f"experiment file {path} does not exist")
-    name = f"ionlink_experiment_{next(_module_counter)}_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ExperimentLoadError(f"{path} is not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as e:
-        del sys.modules[name]
-        raise ExperimentLoadError(f"{path} does not import: {type(e).__name__}: {e}") \
-            from None
-    return module
+        return import_file(path, "ionlink_experiment")
+    except ModuleImportError as e:
+        raise ExperimentLoadError(str(e)) from None
 
 
 def find_experiment_class(module: Any, class_name: str | None, path: Path) -> type:
