@@ -1,0 +1,86 @@
+"""Slow, seeded drifts of the node's true parameters as functions of lab time (seconds).
+
+Each drift is ``walk(t) + amplitude * sin(2 pi t / period + phase)``: a Gaussian random walk
+sampled on a fixed grid (``grid_step_s``), linearly interpolated, plus a sinusoid of random
+phase. The grid is generated in fixed blocks from one generator, so a value depends only on the
+seed and on ``t``, not on the order of queries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_BLOCK = 4096
+
+
+class Drift:
+    """One drifting quantity (an offset, same unit as the amplitudes).
+
+    :param rng: generator owned by this drift.
+    :param step_s: grid spacing in seconds.
+    :param walk_per_sqrt_s: rms random-walk increment per sqrt(second).
+    :param sine_amplitude: amplitude of the sinusoid.
+    :param period_s: period of the sinusoid in seconds.
+    """
+
+    def __init__(self, rng: np.random.Generator, step_s: float, walk_per_sqrt_s: float,
+                 sine_amplitude: float, period_s: float):
+        self._rng = rng
+        self.step_s = step_s
+        self._sigma = walk_per_sqrt_s * math.sqrt(step_s)
+        self.amplitude = sine_amplitude
+        self.omega = 2 * math.pi / period_s
+        self.phase = float(rng.uniform(0, 2 * math.pi))
+        self._grid = np.zeros(1)
+
+    def _extend(self, index: int) -> None:
+        while self._grid.size <= index + 1:
+            steps = self._rng.normal(0.0, self._sigma, _BLOCK)
+            self._grid = np.concatenate([self._grid, self._grid[-1] + np.cumsum(steps)])
+
+    def __call__(self, t_s: float) -> float:
+        t = max(t_s, 0.0)
+        x = t / self.step_s
+        i = int(x)
+        self._extend(i)
+        frac = x - i
+        walk = self._grid[i] * (1 - frac) + self._grid[i + 1] * frac
+        return float(walk + self.amplitude * math.sin(self.omega * t + self.phase))
+
+
+class OrnsteinUhlenbeck:
+    """A stationary Gaussian process x(t) with rms ``sigma`` and correlation time ``tau``,
+    advanced exactly between (increasing) query times, together with its time integral.
+
+    :meth:`advance` returns ``(x_end, integral)`` of x over ``[t, t + dt]``, sampled jointly
+    from their exact bivariate Gaussian law given x(t).
+    """
+
+    def __init__(self, rng: np.random.Generator, sigma: float, tau_s: float):
+        self._rng = rng
+        self.sigma = sigma
+        self.tau = tau_s
+        self.x = float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
+
+    def advance(self, dt_s: float) -> tuple[float, float]:
+        if self.sigma == 0 or dt_s <= 0:
+            return self.x, self.x * max(dt_s, 0.0)
+        tau, s2 = self.tau, self.sigma ** 2
+        e = math.exp(-dt_s / tau)
+        mean_x = self.x * e
+        mean_i = self.x * tau * (1 - e)
+        var_x = s2 * (1 - e * e)
+        var_i = s2 * tau * tau * (2 * dt_s / tau - 3 + 4 * e - e * e)
+        cov = s2 * tau * (1 - e) ** 2
+        z1, z2 = self._rng.standard_normal(2)
+        sx = math.sqrt(max(var_x, 0.0))
+        if sx > 0:
+            x_new = mean_x + sx * z1
+            cond_var = max(var_i - cov * cov / var_x, 0.0)
+            integral = mean_i + cov / sx * z1 + math.sqrt(cond_var) * z2
+        else:
+            x_new, integral = mean_x, mean_i
+        self.x = x_new
+        return x_new, integral

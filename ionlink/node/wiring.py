@@ -1,0 +1,120 @@
+"""Which device_db channel does what: the role map of the virtual network.
+
+Roles are the lab's device_db aliases. For node ``X`` in ``a``, ``b``: ``pmt_X`` (TTL input
+seeing the ion's 397 nm fluorescence), ``dds_397_X``, ``dds_866_X``, ``dds_854_X``,
+``dds_729_X``, ``dds_393_X`` (AD9910 channels; their ``sw_device`` TTL is the RF switch); the
+station detectors ``det_station_0`` and ``det_station_1`` (TTL inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NODES = ("a", "b")
+LASERS = ("397", "866", "854", "729", "393")
+
+
+def pmt_role(node: str) -> str:
+    return f"pmt_{node}"
+
+
+def dds_role(laser: str, node: str) -> str:
+    return f"dds_{laser}_{node}"
+
+
+STATION_ROLES = ("det_station_0", "det_station_1")
+ALL_ROLES = tuple([pmt_role(n) for n in NODES]
+                  + [dds_role(la, n) for n in NODES for la in LASERS] + list(STATION_ROLES))
+
+
+class WiringError(KeyError):
+    """The device_db lacks a role or describes it wrongly."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Role -> device key, and device key -> what it drives.
+
+    ``dds``: DDS device key -> (node, laser); ``switch``: TTL key -> list of (node, laser);
+    ``pmt``: TTL key -> node; ``station``: TTL key -> detector index (0 or 1).
+    """
+
+    devices: dict[str, str]
+    dds: dict[str, tuple[str, str]]
+    switch: dict[str, list[tuple[str, str]]]
+    pmt: dict[str, str]
+    station: dict[str, int]
+
+
+def _resolve(device_db: dict[str, Any], name: str, role: str) -> str:
+    seen = []
+    while isinstance(device_db.get(name), str):
+        seen.append(name)
+        name = device_db[name]
+        if name in seen:
+            raise WiringError(f"alias loop for role {role!r}: {seen}")
+    if name not in device_db:
+        raise WiringError(f"role {role!r} refers to {name!r}, which is not in device_db")
+    return name
+
+
+def build_wiring(device_db: dict[str, Any]) -> Wiring:
+    """Build the role map from a device_db dict; raises :class:`WiringError` naming the role."""
+    devices: dict[str, str] = {}
+    for role in ALL_ROLES:
+        if role not in device_db:
+            raise WiringError(f"device_db has no alias for virtual-node role {role!r}")
+        devices[role] = _resolve(device_db, role, role)
+    dds: dict[str, tuple[str, str]] = {}
+    switch: dict[str, list[tuple[str, str]]] = {}
+    for node in NODES:
+        for laser in LASERS:
+            role = dds_role(laser, node)
+            key = devices[role]
+            entry = device_db[key]
+            if not isinstance(entry, dict) or entry.get("class") != "AD9910":
+                raise WiringError(f"role {role!r} ({key!r}) must be an AD9910 entry")
+            sw = entry.get("arguments", {}).get("sw_device")
+            if sw is None:
+                raise WiringError(f"role {role!r} ({key!r}) has no sw_device (RF switch)")
+            sw_key = _resolve(device_db, sw, role)
+            dds[key] = (node, laser)
+            switch.setdefault(sw_key, []).append((node, laser))
+    pmt = {devices[pmt_role(n)]: n for n in NODES}
+    station = {devices[r]: i for i, r in enumerate(STATION_ROLES)}
+    return Wiring(devices=devices, dds=dds, switch=switch, pmt=pmt, station=station)
+
+
+def example_device_db() -> dict[str, Any]:
+    """A small device_db with every role (node B on DRTIO destination 1), for tests and benches."""
+    db: dict[str, Any] = {
+        "core": {"type": "local", "module": "artiq.coredevice.core", "class": "Core",
+                 "arguments": {"host": "192.168.1.70", "ref_period": 1e-9}},
+    }
+    ttl = 0
+    for dest, node in enumerate(NODES):
+        db[f"ttl{ttl}"] = {"type": "local", "module": "artiq.coredevice.ttl",
+                           "class": "TTLInOut", "arguments": {"channel": dest << 16 | ttl}}
+        db[pmt_role(node)] = f"ttl{ttl}"
+        ttl += 1
+        cpld = f"urukul{dest}_cpld"
+        db[cpld] = {"type": "local", "module": "artiq.coredevice.urukul", "class": "CPLD",
+                    "arguments": {}}
+        for ch, laser in enumerate(LASERS):
+            sw = f"ttl_urukul{dest}_sw{ch}"
+            db[sw] = {"type": "local", "module": "artiq.coredevice.ttl", "class": "TTLOut",
+                      "arguments": {"channel": dest << 16 | 8 + ch}}
+            key = f"urukul{dest}_ch{ch}"
+            db[key] = {"type": "local", "module": "artiq.coredevice.ad9910", "class": "AD9910",
+                       "arguments": {"chip_select": 4 + ch % 4, "cpld_device": cpld,
+                                     "sw_device": sw}}
+            db[dds_role(laser, node)] = key
+    for i, role in enumerate(STATION_ROLES):
+        db[f"ttl{20 + i}"] = {"type": "local", "module": "artiq.coredevice.ttl",
+                              "class": "TTLInOut", "arguments": {"channel": 20 + i}}
+        db[role] = f"ttl{20 + i}"
+    return db
