@@ -166,7 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # KEY=VALUE experiment arguments may follow options (as with artiq_run).
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "func", None) is _run_command and all("=" in e and not
+                                                              e.startswith("-") for e in extra):
+            args.arguments = list(args.arguments) + extra
+        else:
+            parser.error("unrecognized arguments: " + " ".join(extra))
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
