@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
-import ionlink  # noqa: F401  (serves artiq where it is absent)
 from artiq.coredevice.exceptions import RTIOUnderflow
 from artiq.language.core import delay_mu, kernel, now_mu
 
+import ionlink  # noqa: F401  (serves artiq where it is absent)
 from ionlink.sim import session
 from ionlink.sim.world import (
     PHASE_MODE_ABSOLUTE,

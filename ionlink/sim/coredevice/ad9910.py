@@ -109,6 +109,8 @@ RAM_MODE_CONT_BIDIR_RAMP = 3
 RAM_MODE_CONT_RAMPUP = 4
 
 _DEFAULT_PROFILE_RAM = 0
+#: ``ref_time_mu`` default: no fiducial timestamp.
+_NO_REF_TIME = np.int64(-1)
 
 #: Register widths in bits (datasheet register map).
 _REG_WIDTH = {0x00: 32, 0x01: 32, 0x02: 32, 0x03: 32, 0x04: 32, 0x07: 32, 0x08: 16,
@@ -262,7 +264,7 @@ class AD9910:
         self.core = self.cpld.core
         self.bus = self.cpld.bus
         if not 3 <= chip_select <= 7:
-            raise ValueError("AD9910 chip_select must be 3 to 7, got {}".format(chip_select))
+            raise ValueError(f"AD9910 chip_select must be 3 to 7, got {chip_select}")
         self.chip_select = chip_select
         if sw_device:
             self.sw = dmgr.get(sw_device)
@@ -275,22 +277,22 @@ class AD9910:
         if pll_en:
             sysclk = clk * pll_n
             if clk > 60e6:
-                raise ValueError("AD9910 PLL reference {} Hz above 60 MHz".format(clk))
+                raise ValueError(f"AD9910 PLL reference {clk} Hz above 60 MHz")
             if not 12 <= pll_n <= 127:
-                raise ValueError("AD9910 pll_n must be 12 to 127, got {}".format(pll_n))
+                raise ValueError(f"AD9910 pll_n must be 12 to 127, got {pll_n}")
             if not 0 <= pll_vco <= 5:
-                raise ValueError("AD9910 pll_vco must be 0 to 5, got {}".format(pll_vco))
+                raise ValueError(f"AD9910 pll_vco must be 0 to 5, got {pll_vco}")
             vco_min, vco_max = [(370, 510), (420, 590), (500, 700), (600, 880), (700, 950),
                                 (820, 1150)][pll_vco]
             if not vco_min <= sysclk / 1e6 <= vco_max:
-                raise ValueError("AD9910 sysclk {} MHz outside VCO range {} ({}-{} MHz)"
-                                 .format(sysclk / 1e6, pll_vco, vco_min, vco_max))
+                raise ValueError(f"AD9910 sysclk {sysclk / 1e6} MHz outside VCO range "
+                                 f"{pll_vco} ({vco_min}-{vco_max} MHz)")
             if not 0 <= pll_cp <= 7:
-                raise ValueError("AD9910 pll_cp must be 0 to 7, got {}".format(pll_cp))
+                raise ValueError(f"AD9910 pll_cp must be 0 to 7, got {pll_cp}")
         else:
             sysclk = clk
         if sysclk > 1e9:
-            raise ValueError("AD9910 sysclk {} Hz above 1 GHz".format(sysclk))
+            raise ValueError(f"AD9910 sysclk {sysclk} Hz above 1 GHz")
         #: Frequency tuning words per Hz (2**32 / sysclk).
         self.ftw_per_hz = (1 << 32) / sysclk
         #: DDS clock cycles per machine unit (1 at 1 GHz and 1 ns).
@@ -319,7 +321,7 @@ class AD9910:
         (``PHASE_MODE_CONTINUOUS``, ``_ABSOLUTE`` or ``_TRACKING``)."""
         if phase_mode not in (PHASE_MODE_CONTINUOUS, PHASE_MODE_ABSOLUTE,
                               PHASE_MODE_TRACKING):
-            raise ValueError("invalid AD9910 phase mode {}".format(phase_mode))
+            raise ValueError(f"invalid AD9910 phase mode {phase_mode}")
         self.phase_mode = phase_mode
 
     # Register access ------------------------------------------------------------------
@@ -480,7 +482,7 @@ class AD9910:
     @kernel
     def set_mu(self, ftw: TInt32 = 0, pow_: TInt32 = 0, asf: TInt32 = 0x3FFF,
                phase_mode: TInt32 = _PHASE_MODE_DEFAULT,
-               ref_time_mu: TInt64 = np.int64(-1), profile: TInt32 = DEFAULT_PROFILE,
+               ref_time_mu: TInt64 = _NO_REF_TIME, profile: TInt32 = DEFAULT_PROFILE,
                ram_destination: TInt32 = -1) -> TInt32:
         """Set a single-tone profile in machine units and pulse IO_UPDATE.
 
@@ -497,11 +499,11 @@ class AD9910:
         Timeline: see the module docstring (1256 mu continuous, 2664 mu otherwise).
         """
         if not -(1 << 31) <= ftw < (1 << 32):
-            raise ValueError("AD9910 FTW {} out of 32-bit range".format(ftw))
+            raise ValueError(f"AD9910 FTW {ftw} out of 32-bit range")
         if not 0 <= asf <= 0x3FFF:
-            raise ValueError("AD9910 ASF {} outside 0..0x3fff".format(asf))
+            raise ValueError(f"AD9910 ASF {asf} outside 0..0x3fff")
         if not 0 <= profile <= 7:
-            raise ValueError("AD9910 profile must be 0 to 7, got {}".format(profile))
+            raise ValueError(f"AD9910 profile must be 0 to 7, got {profile}")
         if phase_mode == _PHASE_MODE_DEFAULT:
             phase_mode = self.phase_mode
         ftw = _i32(ftw)
@@ -538,7 +540,7 @@ class AD9910:
     def get_mu(self, profile: TInt32 = DEFAULT_PROFILE):
         """Read back a profile: ``(ftw, pow, asf)`` (FTW as signed int32, as ARTIQ)."""
         if not 0 <= profile <= 7:
-            raise ValueError("AD9910 profile must be 0 to 7, got {}".format(profile))
+            raise ValueError(f"AD9910 profile must be 0 to 7, got {profile}")
         data = int(self.read64(_AD9910_REG_PROFILE0 + profile))
         ftw = np.int32(_i32(data))
         pow_ = np.int32((data >> 32) & 0xFFFF)
@@ -561,7 +563,7 @@ class AD9910:
     def set_asf(self, asf: TInt32):
         """Write the ASF register (0 to 0x3fff)."""
         if not 0 <= asf <= 0x3FFF:
-            raise ValueError("AD9910 ASF {} outside 0..0x3fff".format(asf))
+            raise ValueError(f"AD9910 ASF {asf} outside 0..0x3fff")
         self.write32(_AD9910_REG_ASF, asf << 2)
 
     @kernel
@@ -594,8 +596,7 @@ class AD9910:
         """
         ftw = int(round(self.ftw_per_hz * frequency))
         if ftw < 0 or ftw > 0x7FFFFFFF:
-            raise ValueError("AD9910 frequency {} Hz outside 0 to {} Hz".format(
-                frequency, self.sysclk / 2))
+            raise ValueError(f"AD9910 frequency {frequency} Hz outside 0 to {self.sysclk / 2} Hz")
         return np.int32(ftw)
 
     @portable
@@ -685,7 +686,7 @@ class AD9910:
 
     @kernel
     def set(self, frequency: TFloat = 0.0, phase: TFloat = 0.0, amplitude: TFloat = 1.0,
-            phase_mode: TInt32 = _PHASE_MODE_DEFAULT, ref_time_mu: TInt64 = np.int64(-1),
+            phase_mode: TInt32 = _PHASE_MODE_DEFAULT, ref_time_mu: TInt64 = _NO_REF_TIME,
             profile: TInt32 = DEFAULT_PROFILE, ram_destination: TInt32 = -1) -> TFloat:
         """Set a single-tone profile in SI units (Hz, turns, fraction of full scale) and
         pulse IO_UPDATE; returns the resulting phase offset in turns (see :meth:`set_mu`)."""

@@ -144,7 +144,7 @@ class AD9912:
         self.core = self.cpld.core
         self.bus = self.cpld.bus
         if not 4 <= chip_select <= 7:
-            raise ValueError("AD9912 chip_select must be 4 to 7, got {}".format(chip_select))
+            raise ValueError(f"AD9912 chip_select must be 4 to 7, got {chip_select}")
         self.chip_select = chip_select
         if sw_device:
             self.sw = dmgr.get(sw_device)
@@ -159,7 +159,7 @@ class AD9912:
         else:
             sysclk = self.cpld.refclk
         if sysclk > 1e9:
-            raise ValueError("AD9912 sysclk {} Hz above 1 GHz".format(sysclk))
+            raise ValueError(f"AD9912 sysclk {sysclk} Hz above 1 GHz")
         self.sysclk = sysclk
         #: Frequency tuning words per Hz (2**48 / sysclk).
         self.ftw_per_hz = 1 / sysclk * (1 << 48)
@@ -243,7 +243,7 @@ class AD9912:
         """Write FTW (48 bit) and POW (14 bit) in one streaming transfer, then pulse
         IO_UPDATE for 10 ns (1386 mu in all)."""
         if not 0 <= ftw < (1 << 48):
-            raise ValueError("AD9912 FTW {} outside 48 bits".format(ftw))
+            raise ValueError(f"AD9912 FTW {ftw} outside 48 bits")
         ftw = int(ftw)
         self.bus.set_config_mu(urukul.SPI_CONFIG, 16, urukul.SPIT_DDS_WR, self.chip_select)
         self.bus.write((AD9912_POW1 << 16) | (3 << 29))
@@ -270,8 +270,7 @@ class AD9912:
         ValueError outside 0 <= f < sysclk / 2."""
         ftw = int(round(self.ftw_per_hz * frequency))
         if ftw < 0 or ftw >= (1 << 47):
-            raise ValueError("AD9912 frequency {} Hz outside 0 to {} Hz".format(
-                frequency, self.sysclk / 2))
+            raise ValueError(f"AD9912 frequency {frequency} Hz outside 0 to {self.sysclk / 2} Hz")
         return np.int64(ftw)
 
     @portable

@@ -219,9 +219,9 @@ class SPIMaster:
         engine = self.engine
         engine.charge(engine.costs.rtio_input_ns)
         if not self._rx:
-            raise RuntimeError(
-                "SPI read on channel {} without a pending SPI_INPUT transfer: the real "
-                "kernel would block forever".format(engine.channel_name(self.channel)))
+            name = engine.channel_name(self.channel)
+            raise RuntimeError(f"SPI read on channel {name} without a pending SPI_INPUT "
+                               "transfer: the real kernel would block forever")
         t_end, value = self._rx.popleft()
         engine.wait_until(t_end)
         return value

@@ -374,7 +374,7 @@ class CPLD:
         self.core = dmgr.get(core_device)
         self.refclk = refclk
         if not 0 <= clk_div <= 3:
-            raise ValueError("Urukul clk_div must be 0 to 3, got {}".format(clk_div))
+            raise ValueError(f"Urukul clk_div must be 0 to 3, got {clk_div}")
         self.clk_div = clk_div
         if proto_rev == STA_PROTO_REV_8:
             raise ValueError("Urukul proto_rev 8 is not simulated (use proto_rev 9)")
@@ -435,7 +435,7 @@ class CPLD:
                     args.get("chip_select") == CS_DDS_CH0 + channel:
                 self._dds_keys[channel] = name
                 return name
-        return "{}_ch{}".format(self.key, channel)
+        return f"{self.key}_ch{channel}"
 
     # -- CFG and status -------------------------------------------------------------
 
@@ -608,7 +608,7 @@ class CPLD:
         :attr:`att_reg`)."""
         _check_channel(channel)
         if not 0 <= att <= 255:
-            raise ValueError("Invalid urukul.CPLD attenuation machine units: {}".format(att))
+            raise ValueError(f"Invalid urukul.CPLD attenuation machine units: {att}")
         a = int(self.att_reg) & ~(0xFF << (channel * 8))
         a |= att << (channel * 8)
         self.set_all_att_mu(a)
@@ -659,7 +659,7 @@ class CPLD:
 
 def _check_channel(channel: int) -> None:
     if not 0 <= channel <= 3:
-        raise ValueError("Urukul channel must be 0 to 3, got {}".format(channel))
+        raise ValueError(f"Urukul channel must be 0 to 3, got {channel}")
 
 
 # Kept for drivers written against ARTIQ's module layout.
