@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 from artiq.language.core import at_mu, delay_mu, kernel, now_mu
 
+from ionlink.runner.devices import SimDeviceManager
 from ionlink.sim import session
 from ionlink.sim.world import ScriptedInputs
 
@@ -30,29 +29,6 @@ DDB = {
                        spi_pgia_device="spi_sampler0_pgia", cnv_device="ttl_sampler0_cnv"),
     "ttl0_counter": _local("edge_counter", "EdgeCounter", channel=0x50),
 }
-
-
-class DeviceManager:
-    """``get(key)`` creates (once) the device ``ddb[key]`` describes, with ``dmgr`` first."""
-
-    def __init__(self, ddb):
-        self.ddb = ddb
-        self.devices = {}
-        self.creating = None
-
-    def get_device_db(self):
-        return self.ddb
-
-    def get(self, key):
-        if key not in self.devices:
-            desc = self.ddb[key]
-            cls = getattr(importlib.import_module(desc["module"]), desc["class"])
-            outer, self.creating = self.creating, key
-            try:
-                self.devices[key] = cls(self, **desc.get("arguments", {}))
-            finally:
-                self.creating = outer
-        return self.devices[key]
 
 
 class Runner:
@@ -80,7 +56,7 @@ class VoltageWorld(ScriptedInputs):
 
 def _rig(world):
     session.start(world=world, trace=True)
-    dmgr = DeviceManager(DDB)
+    dmgr = SimDeviceManager(DDB)
     core = dmgr.get("core")
     return dmgr, core, Runner(core)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 from artiq.coredevice.exceptions import RTIOUnderflow
 from artiq.language.core import delay_mu, kernel, now_mu
 
 import ionlink  # noqa: F401  (serves artiq where it is absent)
+from ionlink.runner.devices import SimDeviceManager
 from ionlink.sim import session
 from ionlink.sim.world import (
     PHASE_MODE_ABSOLUTE,
@@ -54,29 +53,6 @@ DDB = {
 }
 
 
-class DeviceManager:
-    """``get(key)`` creates (once) the device ``ddb[key]`` describes, with ``dmgr`` first."""
-
-    def __init__(self, ddb):
-        self.ddb = ddb
-        self.devices = {}
-        self.creating = None
-
-    def get_device_db(self):
-        return self.ddb
-
-    def get(self, key):
-        if key not in self.devices:
-            desc = self.ddb[key]
-            cls = getattr(importlib.import_module(desc["module"]), desc["class"])
-            outer, self.creating = self.creating, key
-            try:
-                self.devices[key] = cls(self, **desc.get("arguments", {}))
-            finally:
-                self.creating = outer
-        return self.devices[key]
-
-
 class Runner:
     """Runs a function as a kernel: ``Runner(core).run(fn)``."""
 
@@ -92,7 +68,7 @@ class Runner:
 def rig():
     world = ScriptedInputs()
     engine = session.start(world=world, trace=True)
-    dmgr = DeviceManager(DDB)
+    dmgr = SimDeviceManager(DDB)
     core = dmgr.get("core")
     yield dmgr, core, engine, world, Runner(core)
     session.end()
