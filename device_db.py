@@ -171,17 +171,26 @@ _kasli("", 0)         # node A: DRTIO master
 _kasli("sat1_", 1)    # node B: DRTIO satellite, destination 1
 
 # Host-side instruments, served as ARTIQ controllers (simulation mode: add --simulation).
+# Extra keys are formatted into "command" (as artiq_ctlmgr formats the entry); the
+# simulation parses the same command line. timetagger "channels": TAGGER_INPUT=TTL device
+# on the same detector output (the one place this wiring is written). wavemeter
+# "channels": SWITCH_CHANNEL=LASER_NODE; "actuators": LASER_NODE=KIND:DEVICE:CHANNEL:HZ_PER_UNIT.
 device_db["timetagger"] = {
     "type": "controller",
     "host": "::1",
     "port": 3270,
-    "command": "aqctl_ionlink_timetagger -p {port} --bind {bind} -d 2138000XYZ",
+    "channels": "1=det_station_0,2=det_station_1,3=pmt_a,4=pmt_b",
+    "command": "aqctl_ionlink_timetagger -p {port} --bind {bind} -d 2138000XYZ "
+               "--channels {channels}",
 }
 device_db["wavemeter"] = {
     "type": "controller",
     "host": "::1",
     "port": 3271,
-    "command": "aqctl_ionlink_wavemeter -p {port} --bind {bind} -d ws8-2345",
+    "channels": "1=397_a,2=866_a,3=854_a,4=729_a,5=393_a,6=397_b,7=866_b,8=729_b",
+    "actuators": "866_a=dac:dac_a:30:9e7,854_a=dac:dac_a:31:9e7,866_b=dac:dac_b:30:9e7",
+    "command": "aqctl_ionlink_wavemeter -p {port} --bind {bind} -d ws8-2345 "
+               "--channels {channels} --actuators {actuators}",
 }
 
 # Readable aliases: the roles the experiments (and the virtual node) use.

@@ -1,0 +1,1 @@
+"""Host-side instrument drivers, each an ARTIQ controller with a simulation mode."""

@@ -1,0 +1,180 @@
+"""Stream tags into a series of Photon-HDF5 files (``analysis.timetags.io``), rotating by
+size or age and flushing at least once per ``flush_interval_s``.
+
+Files are ``DIRECTORY/PREFIX_NNNNN.h5`` (NNNNN from 00000), timestamps in ps, absolute
+(continuing across files). A file is closed (valid, complete metadata) before the next one
+is opened, so a crash or a write fault damages at most the open file, which was last
+flushed no more than ``flush_interval_s`` before.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from analysis.timetags import io as tagio
+from analysis.timetags.io import TimeTagWriter
+
+TIMESTAMPS_UNIT_S = 1e-12
+
+
+class StreamWriteError(OSError):
+    """Writing the stream failed (disk full, directory gone...); the message says which file
+    and which files before it are complete."""
+
+
+class _StreamFile(TimeTagWriter):
+    """:class:`TimeTagWriter` on a file whose freed space is never reused
+    (``fs_strategy="none"``): data and metadata written by a flush stay where the on-disk
+    index of that flush points, whatever later writes (re-written partial chunks, replaced
+    metadata) do, so a crash leaves the file as of its last flush plus unreferenced bytes.
+    """
+
+    def __init__(self, path: Path, description: str, **kwargs) -> None:
+        super().__init__(path, TIMESTAMPS_UNIT_S, description=description, **kwargs)
+        self._file.close()
+        path.unlink()
+        self._file = h5py.File(path, "x", fs_strategy="none")
+        self._write_layout(tagio._compression_filter(self.compression), description, None)
+
+
+class RotatingWriter:
+    """Rotating time-tag file writer.
+
+    :param directory: existing directory for the files.
+    :param prefix: file name prefix.
+    :param max_file_bytes: start a new file once the open one reaches this size (bytes).
+    :param max_file_s: start a new file once the open one is this old (seconds).
+    :param flush_interval_s: longest time (s) between flushes of the open file.
+    :param labels: detector id -> label, stored in each file's ``/setup/detectors``.
+    :param description: stored in each file's ``/description``.
+    :param chunk_tags: largest HDF5 chunk length (tags); smaller for small files.
+    """
+
+    def __init__(self, directory: str | os.PathLike, prefix: str, max_file_bytes: int,
+                 max_file_s: float, flush_interval_s: float = 1.0,
+                 labels: dict[int, str] | None = None, description: str = "",
+                 chunk_tags: int = 1 << 16):
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise StreamWriteError(errno.ENOENT,
+                                   f"stream directory {self.directory} does not exist")
+        if not prefix or "/" in prefix or os.sep in prefix:
+            raise ValueError(f"file prefix must be a plain non-empty name, got {prefix!r}")
+        if not max_file_bytes > 0:
+            raise ValueError(f"max_file_bytes must be > 0, got {max_file_bytes!r}")
+        if not max_file_s > 0:
+            raise ValueError(f"max_file_s must be > 0 s, got {max_file_s!r}")
+        if not 0 < flush_interval_s <= 1.0:
+            raise ValueError(f"flush_interval_s must be in (0, 1] s, got {flush_interval_s!r}")
+        self.prefix = prefix
+        self.max_file_bytes = int(max_file_bytes)
+        self.max_file_s = float(max_file_s)
+        self.flush_interval_s = float(flush_interval_s)
+        self.labels = dict(labels or {})
+        self.description = description
+        # at least ~4 chunks per file, so that the size on disk tracks the tags appended
+        self.chunk_tags = max(256, min(int(chunk_tags), self.max_file_bytes // 36))
+        self.files: list[Path] = []
+        self.n_tags = 0
+        self._writer: TimeTagWriter | None = None
+        self._opened = 0.0
+        self._last_flush = 0.0
+        self._open_next()
+
+    @property
+    def current(self) -> Path | None:
+        """The open file, or None after :meth:`close`."""
+        return self._writer.path if self._writer is not None else None
+
+    def _fail(self, action: str, error: BaseException) -> StreamWriteError:
+        done = [str(p) for p in self.files[:-1]]
+        return StreamWriteError(getattr(error, "errno", None) or errno.EIO,
+                                f"{action} {self.files[-1] if self.files else '?'} failed: "
+                                f"{error}; complete files before it: {done or 'none'}")
+
+    def _open_next(self) -> None:
+        path = self.directory / f"{self.prefix}_{len(self.files):05d}.h5"
+        try:
+            self._writer = _StreamFile(path, self.description, chunk_tags=self.chunk_tags,
+                                       flush_interval=self.flush_interval_s,
+                                       detector_labels=self.labels)
+        except FileExistsError:
+            raise StreamWriteError(errno.EEXIST, f"{path} already exists; choose another "
+                                   "prefix or directory") from None
+        except OSError as e:
+            self.files.append(path)
+            raise self._fail("creating", e) from None
+        self.files.append(path)
+        self._opened = self._last_flush = time.monotonic()
+
+    def append(self, timestamps_ps: np.ndarray, detectors: np.ndarray) -> None:
+        """Append tags (non-decreasing ps; uint8 detector ids); rotate and flush when due."""
+        if self._writer is None:
+            raise ValueError("stream writer is closed")
+        try:
+            self._writer.append(timestamps_ps, detectors)
+        except OSError as e:
+            raise self._fail("writing", e) from None
+        self.n_tags += len(timestamps_ps)
+        self.tick()
+
+    def tick(self) -> None:
+        """Flush if ``flush_interval_s`` has passed; rotate if the file is full or old."""
+        w = self._writer
+        if w is None:
+            return
+        now = time.monotonic()
+        try:
+            if now - self._last_flush >= self.flush_interval_s:
+                w.flush()
+                self._last_flush = now
+            if (now - self._opened >= self.max_file_s
+                    or os.path.getsize(w.path) >= self.max_file_bytes):
+                w.close()
+                self._writer = None
+                self._open_next()
+        except OSError as e:
+            raise self._fail("writing", e) from None
+
+    def close(self) -> list[str]:
+        """Flush and close the open file; return every file written. Idempotent."""
+        if self._writer is not None:
+            w, self._writer = self._writer, None
+            try:
+                w.close()
+            except OSError as e:
+                raise self._fail("closing", e) from None
+        return [str(p) for p in self.files]
+
+    def abandon(self) -> None:
+        """After a fault: close the open file as far as possible, ignoring further errors."""
+        w, self._writer = self._writer, None
+        if w is not None:
+            try:
+                w.close()
+            except Exception:
+                f = getattr(w, "_file", None)
+                try:
+                    if f is not None:
+                        f.close()
+                except Exception:
+                    pass
+
+
+def flushed_tag_count(path: str | os.PathLike) -> int:
+    """Number of tags a stream file held at its last flush: the sum of
+    ``/setup/detectors/counts``, which every flush writes together with the data.
+
+    After a crash (power loss, kill) the dataset may extend past that point with chunks that
+    were being written; the first ``flushed_tag_count`` tags are the valid ones. For a file
+    closed normally this equals the number of tags.
+    """
+    with h5py.File(path, "r") as f:
+        counts = f.get("setup/detectors/counts")
+        return int(np.sum(counts[()])) if counts is not None else 0
