@@ -183,8 +183,8 @@ def _register_keyrate(subparsers) -> None:
     parser = subparsers.add_parser(
         "keyrate", help="DI-QKD key rate from CHSH value and QBER",
         description="Asymptotic key rate (Pironio et al. 2009) and, with --rounds, the "
-                    "finite-size key length by entropy accumulation (Arnon-Friedman et al. "
-                    "2018).")
+                    "finite-size key length by entropy accumulation (Renyi EAT of Dupuis & "
+                    "Fawzi 2019 / Tan et al. 2022, or Arnon-Friedman et al. 2018).")
     parser.add_argument("--chsh", type=float, required=True, help="CHSH value S")
     parser.add_argument("--qber", type=float, required=True, help="quantum bit error rate Q")
     parser.add_argument("--rounds", type=int, help="number of rounds n (finite-size key)")
@@ -195,6 +195,8 @@ def _register_keyrate(subparsers) -> None:
                              "eps_sec / 5 (default 1e-10)")
     parser.add_argument("--eps-comp", type=float, default=1e-2,
                         help="completeness: honest abort probability (default 1e-2)")
+    parser.add_argument("--method", choices=qkd.FINITE_KEY_METHODS, default="renyi_eat",
+                        help="finite-size bound (default renyi_eat)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_keyrate)
 
@@ -207,7 +209,7 @@ def run_keyrate(args) -> int:
         if args.rounds is not None:
             eps = args.eps_sec / 5.0
             kwargs = dict(eps_smooth=eps, eps_ea=eps, eps_pa=eps, eps_ec=eps,
-                          eps_completeness=args.eps_comp)
+                          eps_completeness=args.eps_comp, method=args.method)
             if args.test_fraction is None:
                 finite = qkd.best_test_fraction(args.rounds, args.chsh, args.qber, **kwargs)
             else:

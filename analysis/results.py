@@ -7,7 +7,8 @@ Layout (as written by the ARTIQ master and by ionlink's runner)::
         rid             int
         start_time      int, unix seconds (UTC)
         run_time        float, unix seconds
-        expid           JSON string: file, class_name, arguments, log_level, repo_rev
+        expid           JSON (ionlink) or PYON (ARTIQ) string: file, class_name, arguments,
+                        log_level, repo_rev
         datasets/       archived dataset values, one HDF5 dataset per key (keys may contain dots)
         archive/        values read from the dataset database
 
@@ -27,7 +28,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from analysis.errors import AnalysisError, MalformedFileError
+from analysis import pyon
+from analysis.errors import AnalysisError, MalformedFileError, open_hdf5_for_reading
 
 __all__ = [
     "DatasetGroup",
@@ -144,14 +146,7 @@ class ResultsFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        try:
-            self._handle: h5py.File | None = h5py.File(self.path, "r")
-        except FileNotFoundError:
-            raise
-        except OSError as error:
-            raise MalformedFileError(
-                f"{self.path}: not a readable HDF5 file (truncated or foreign): {error}"
-            ) from error
+        self._handle: h5py.File | None = open_hdf5_for_reading(self.path)
         try:
             self._read_header()
         except BaseException:
@@ -191,18 +186,28 @@ class ResultsFile:
         self.artiq_version = (
             str(self._read_root("artiq_version")) if "artiq_version" in handle else None
         )
-        expid_text = self._read_root("expid")
-        try:
-            expid = json.loads(expid_text)
-        except (TypeError, ValueError) as error:
-            raise MalformedFileError(f"{self.path}: /expid is not valid JSON: {error}") from error
-        if not isinstance(expid, dict):
-            raise MalformedFileError(f"{self.path}: /expid is not a JSON object")
+        expid = self._decode_expid(self._read_root("expid"))
         if "class_name" not in expid:
             raise MalformedFileError(f"{self.path}: /expid has no 'class_name'")
         self.expid: dict[str, Any] = expid
         self.class_name: str = expid["class_name"]
         self.arguments: dict[str, Any] = dict(expid.get("arguments") or {})
+
+    def _decode_expid(self, text: Any) -> dict[str, Any]:
+        """/expid as a dict: JSON (ionlink runner) or PYON (ARTIQ master, sipyco.pyon)."""
+        if not isinstance(text, str):
+            raise MalformedFileError(f"{self.path}: /expid is not a string")
+        try:
+            expid = json.loads(text)
+        except ValueError:
+            try:
+                expid = pyon.decode(text)
+            except pyon.PyonError as error:
+                raise MalformedFileError(
+                    f"{self.path}: /expid is neither JSON nor PYON: {error}") from error
+        if not isinstance(expid, dict):
+            raise MalformedFileError(f"{self.path}: /expid is not a dictionary")
+        return expid
 
     def _require_open(self) -> h5py.File:
         if self._handle is None:

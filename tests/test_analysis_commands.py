@@ -142,6 +142,11 @@ def test_keyrate_command(capsys):
     assert _run(["keyrate", "--chsh", "2.677", "--qber", "0.0144", "--rounds", "100000000",
                  "--test-fraction", "0.2"]) == 0
     assert "finite key length" in capsys.readouterr().out
+    for method, positive in (("renyi_eat", True), ("af2018", False)):
+        assert _run(["keyrate", "--chsh", "2.677", "--qber", "0.0144", "--rounds", "1500000",
+                     "--method", method, "--json"]) == 0
+        finite = json.loads(capsys.readouterr().out)["finite"]
+        assert finite["method"] == method and (finite["key_length"] > 0) == positive
     assert _run(["keyrate", "--chsh", "3.1", "--qber", "0.01"]) == 2
     assert "CHSH" in capsys.readouterr().err
 

@@ -107,6 +107,28 @@ def test_krutyanskiy_2023_two_photon_link():
     assert 10 * np.log10(1 / lb.fibre_transmission(0.52, 3.0)) == pytest.approx(1.56)
 
 
+def test_krutyanskiy_2019_fibre_and_node_figures():
+    """Krutyanskiy et al., npj Quantum Inf. 5, 72 (2019), arXiv:1901.06317 ("Light-matter
+    entanglement over 50 km of optical fibre"), introduction: 854 nm photons suffer ~3 dB/km,
+    so "transmission over 50 km of fibre would be 1e-15"; at 1550 nm "~0.18 dB per km,
+    yielding 10% transmission over 50 km". Abstract: "0.5 probability on-demand fibre-coupled
+    photon from the ion" and a converter of "0.25 device efficiency" (our defaults).
+    Tolerances: the 1e-15 is exact arithmetic (150 dB); "10%" is quoted to one significant
+    figure, so anything that rounds to 0.1 (0.05 <= T < 0.15) agrees."""
+    assert lb.fibre_transmission(50.0, 3.0) == pytest.approx(1e-15, rel=1e-12)
+    assert 0.05 <= lb.fibre_transmission(50.0, 0.18) < 0.15
+    # their two measured node figures, times 50 km at 0.18 dB/km and ideal filter/detector:
+    # the photon leaving the 50 km spool carries 0.5 * 0.25 * 10^-0.9 = 1.6 %
+    p = lb.LinkParameters(length_km=100.0, fibre_attenuation_db_per_km=0.18,
+                          collection_efficiency=0.5, conversion_efficiency=0.25,
+                          filter_transmission=1.0, detector_efficiency=1.0,
+                          protocol="two_photon", dark_count_rate_hz=0.0)
+    assert lb.arm_efficiency(p) == pytest.approx(0.5 * 0.25 * 10 ** -0.9, rel=1e-9)
+    # defaults record the same node figures
+    default = lb.LinkParameters()
+    assert default.collection_efficiency == 0.5 and default.conversion_efficiency == 0.25
+
+
 def test_bad_parameters():
     with pytest.raises(ValueError, match="detector_efficiency"):
         lb.LinkParameters(detector_efficiency=1.5)

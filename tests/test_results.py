@@ -185,3 +185,77 @@ def test_load_rid(tmp_path):
         assert results.datasets["x"] == 1
     with pytest.raises(AnalysisError, match="rid 12"):
         load_rid(tmp_path, 12)
+
+
+# ----------------------------------------------------------------------------- PYON expid
+
+# As sipyco.pyon.encode writes them (encode_str: double quotes; tuples "(x, )"; numbers repr;
+# numpy arrays nparray(shape, dtype.str, b"<base64>"); numpy scalars npscalar(...)).
+PYON_EXPID = ('{"arguments": {"n": 100, "freqs": nparray((3, ), "<f8", '
+              'b"AAAAAAAA8D8AAAAAAAAAQAAAAAAAAAhA"), "t": npscalar("<i4", b"BwAAAA=="), '
+              '"window": (1e-09, -inf), "z": (1-2j), "flag": true, "none": null, '
+              '"frac": Fraction(1, 3), "s": slice(1, 5, None), "tags": {1, 2}, '
+              '"q": "say \\"hi\\"\\n"}, "class_name": "Heralding", '
+              '"file": "repository/heralding.py", "log_level": 30, "repo_rev": "abc123", '
+              '"od": OrderedDict([("a", 1), ("b", [2, 3.5])]), 7: nan}')
+
+
+def test_pyon_expid_is_decoded(tmp_path):
+    from fractions import Fraction
+
+    path = write_results_file(tmp_path, rid=5)
+    with h5py.File(path, "a") as f:
+        del f["expid"]
+        f["expid"] = PYON_EXPID
+    with load(path) as results:
+        assert results.class_name == "Heralding"
+        args = results.arguments
+    np.testing.assert_array_equal(args["freqs"], [1.0, 2.0, 3.0])
+    assert args["t"] == 7 and args["t"].dtype == np.int32
+    assert args["window"] == (1e-9, -np.inf)
+    assert args["z"] == 1 - 2j
+    assert args["flag"] is True and args["none"] is None
+    assert args["frac"] == Fraction(1, 3) and args["s"] == slice(1, 5, None)
+    assert args["tags"] == {1, 2} and args["q"] == 'say "hi"\n'
+    assert list(results.expid["od"].items()) == [("a", 1), ("b", [2, 3.5])]
+    assert np.isnan(results.expid[7])
+
+
+@pytest.mark.parametrize("text", [
+    '{"class_name": __import__("os").system("true")}',   # call of a non-PYON name
+    '{"class_name": "A", "x": open.__doc__}',            # attribute access
+    '{"class_name": "A", "x": 1 * 2}',                   # arithmetic
+    '{"class_name": "A", "x": [i for i in (1, 2)]}',     # comprehension
+    '{"class_name": "A", "x": nparray((2, ), "<f8", b"%%%")}',  # bad base64
+    '["class_name"]',                                    # not a dict
+])
+def test_unsafe_or_bad_pyon_expid_is_malformed(tmp_path, text):
+    path = write_results_file(tmp_path, rid=6)
+    with h5py.File(path, "a") as f:
+        del f["expid"]
+        f["expid"] = text
+    with pytest.raises(MalformedFileError, match="expid"):
+        load(path)
+
+
+def test_pyon_round_trip_of_plain_values():
+    from analysis import pyon
+
+    value = {"a": [1, -2.5, "x"], "b": (True, None), (1, 2): {"c": b"\x00\x01"}}
+    assert pyon.decode(repr(value)) == value
+    with pytest.raises(pyon.PyonError, match="unknown PYON name"):
+        pyon.decode("{'a': os}")
+
+
+def test_expid_written_by_the_ionlink_runner_encoder_is_decoded():
+    from analysis import pyon
+    from ionlink.runner import pyon as runner_pyon
+
+    value = {"class_name": "Heralding", "arguments": {
+        "freqs": np.linspace(0.0, 1.0, 5), "n": np.int64(3), "empty": set(), "t": (1e-6,),
+        "c": 0.5 - 1j, "nested": [{"a": None, "b": float("inf")}]}}
+    decoded = pyon.decode(runner_pyon.encode(value))
+    args = decoded["arguments"]
+    np.testing.assert_array_equal(args["freqs"], value["arguments"]["freqs"])
+    assert args["n"] == 3 and args["empty"] == set() and args["t"] == (1e-6,)
+    assert args["c"] == 0.5 - 1j and args["nested"] == [{"a": None, "b": float("inf")}]

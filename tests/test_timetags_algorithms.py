@@ -173,6 +173,41 @@ def test_unordered_stream_is_rejected_across_chunks():
         coincidences(chunks, 0, 1, 10)
 
 
+def test_unordered_tag_deep_inside_a_chunk_is_found_by_the_fused_kernels():
+    # coincidence and correlation kernels check order in their one pass: fault at tag 70
+    ts = np.arange(100, dtype=np.int64) * 1000
+    ts[70] = ts[69] - 1
+    for function in (coincidences, coincidence_pairs):
+        with pytest.raises(UnorderedStreamError, match="tag 70: 69000 then 68999"):
+            function((ts, np.zeros(100, np.uint8)), 0, 1, 10, chunk_tags=40)
+    # the correlation kernel checks order in its own pass too
+    with pytest.raises(UnorderedStreamError, match="tag 70: 69000 then 68999"):
+        correlation((ts, np.zeros(100, np.uint8)), 0, 1, 10, 4, chunk_tags=40)
+    ts[70] = ts[69] - 5000  # far outside the histogram range as well
+    with pytest.raises(UnorderedStreamError, match="tag 70"):
+        correlation((ts, np.zeros(100, np.uint8)), 0, 0, 10, 4, chunk_tags=33)
+
+
+def test_correlation_follows_swabian_conventions():
+    """Swabian Time Tagger ``Correlation(tagger, channel_1, channel_2, binwidth, n_bins)``
+    (Iterators.h of the Time Tagger software): channel_1 receives the (stop) clicks,
+    channel_2 the reference (start) clicks, every tag is both start and stop, both signs of
+    the time difference are histogrammed, and getDataNormalized is
+    g2(tau) = Delta_t / (binwidth * N_1 * N_2) * histogram(tau)."""
+    ts = np.array([0, 1_030, 5_000, 5_250], dtype=np.int64)
+    det = np.array([0, 1, 0, 1], dtype=np.uint8)       # 0: start (channel_2), 1: click
+    result = correlation((ts, det), 1, 0, 100, 30, duration=1e-6, timestamps_unit=1e-12)
+    # click-start pairs: +1030, 1030 - 5000 (outside +-1500), +5250 (outside), +250;
+    # 30 bins of 100 covering [-1500, 1500), half-open: +250 -> bin 17, +1030 -> bin 25
+    assert result.counts.sum() == 2
+    assert result.counts[17] == 1 and result.counts[25] == 1
+    assert result.tau[17] == 250 and result.tau[25] == 1050     # bin centres
+    np.testing.assert_allclose(result.g2[17], 1e6 / (100 * 2 * 2))
+    # swapping the channels mirrors the histogram (tau -> -tau; no tau on a bin edge here)
+    mirrored = correlation((ts, det), 0, 1, 100, 30, normalize=False)
+    assert mirrored.counts[30 - 1 - 17] == 1 and mirrored.counts[30 - 1 - 25] == 1
+
+
 def test_bad_arguments_are_named():
     stream = (np.arange(3, dtype=np.int64), np.zeros(3, np.uint8))
     with pytest.raises(ValueError, match="ch_a"):

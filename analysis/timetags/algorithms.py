@@ -21,7 +21,11 @@ import numpy as np
 
 from analysis.timetags import kernels
 from analysis.timetags.kernels import NO_DETECTION
-from analysis.timetags.stream import iter_stream_chunks, stream_timestamps_unit
+from analysis.timetags.stream import (
+    UnorderedStreamError,
+    iter_stream_chunks,
+    stream_timestamps_unit,
+)
 
 __all__ = [
     "NO_DETECTION",
@@ -71,6 +75,16 @@ def _join(carry_ts, carry_det, timestamps, detectors):
     )
 
 
+def _raise_if_unordered(timestamps, bad: int, offset: int) -> None:
+    """Raise UnorderedStreamError for a kernel's disorder index ``bad`` (>= 0) in a buffer
+    whose index 0 is stream tag ``offset``; do nothing for bad = -1."""
+    if bad >= 0:
+        raise UnorderedStreamError(
+            f"tag stream is not time-ordered at tag {offset + bad}: "
+            f"{timestamps[bad - 1]} then {timestamps[bad]}"
+        )
+
+
 def _tail_from(timestamps, detectors, threshold: int):
     """Copy of the tags with timestamp >= threshold (the part later tags may pair with)."""
     start = int(np.searchsorted(timestamps, max(threshold, INT64_MIN), side="left"))
@@ -92,15 +106,37 @@ def coincidences(
         window: coincidence half-width, timestamp units (>= 0).
         chunk_tags: block size when reading a file or splitting in-memory arrays.
     """
+    total, _ = _coincidence_pass(stream, ch_a, ch_b, window, chunk_tags, store=False)
+    return total
+
+
+def _coincidence_pass(stream, ch_a, ch_b, window, chunk_tags, store):
+    """Run kernels.coincidence_scan over the stream (order checked by the kernel itself).
+
+    Returns (pair count, list of (times_a, times_b) parts when ``store``)."""
     ch_a, ch_b = _channel(ch_a, "ch_a"), _channel(ch_b, "ch_b")
     window = _integer(window, "window", 0)
     total = 0
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    position = 0  # stream index of the current chunk's first tag
     carry_ts, carry_det = EMPTY_TIMESTAMPS, EMPTY_DETECTORS
-    for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags):
+    for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags, check_order=False):
         ts, det, first = _join(carry_ts, carry_det, chunk_ts, chunk_det)
-        total += int(kernels.coincidence_count(ts, det, first, ch_a, ch_b, window))
+        out_a = out_b = EMPTY_TIMESTAMPS
+        if store:
+            count, bad = kernels.coincidence_scan(ts, det, first, ch_a, ch_b, window, False,
+                                                  out_a, out_b)
+            out_a = np.empty(count, dtype=np.int64)
+            out_b = np.empty(count, dtype=np.int64)
+        count, bad = kernels.coincidence_scan(ts, det, first, ch_a, ch_b, window, store,
+                                              out_a, out_b)
+        _raise_if_unordered(ts, bad, position - first)
+        total += int(count)
+        if store:
+            parts.append((out_a, out_b))
+        position += len(chunk_ts)
         carry_ts, carry_det = _tail_from(ts, det, int(ts[-1]) - window)
-    return total
+    return total, parts
 
 
 def coincidence_pairs(
@@ -111,22 +147,10 @@ def coincidence_pairs(
     Pairs are ordered by the time of their later tag. With ``ch_a == ch_b``, ``times_a`` holds
     the later tag of each pair.
     """
-    ch_a, ch_b = _channel(ch_a, "ch_a"), _channel(ch_b, "ch_b")
-    window = _integer(window, "window", 0)
-    parts_a, parts_b = [], []
-    carry_ts, carry_det = EMPTY_TIMESTAMPS, EMPTY_DETECTORS
-    for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags):
-        ts, det, first = _join(carry_ts, carry_det, chunk_ts, chunk_det)
-        count = int(kernels.coincidence_count(ts, det, first, ch_a, ch_b, window))
-        out_a = np.empty(count, dtype=np.int64)
-        out_b = np.empty(count, dtype=np.int64)
-        kernels.coincidence_pairs(ts, det, first, ch_a, ch_b, window, out_a, out_b)
-        parts_a.append(out_a)
-        parts_b.append(out_b)
-        carry_ts, carry_det = _tail_from(ts, det, int(ts[-1]) - window)
-    if not parts_a:
+    _, parts = _coincidence_pass(stream, ch_a, ch_b, window, chunk_tags, store=True)
+    if not parts:
         return EMPTY_TIMESTAMPS.copy(), EMPTY_TIMESTAMPS.copy()
-    return np.concatenate(parts_a), np.concatenate(parts_b)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 # -- heralding ----------------------------------------------------------------------------------
@@ -267,6 +291,13 @@ def correlation(
     [low, high). With ``ch_click == ch_start`` (auto-correlation) each pair of distinct tags
     adds both +dt and -dt; a tag is not paired with itself.
 
+    Checked against Swabian's Time Tagger API header (class ``Correlation``): channel_1
+    receives the (stop) clicks and channel_2 the reference (start) clicks, so
+    tau = t_channel_1 - t_channel_2; every click is both start and stop and both signs are
+    histogrammed; ``getDataNormalized`` is Delta_t / (binwidth * N_1 * N_2) * histogram, which
+    is ``g2`` here. The header gives ``getIndex`` only as "the time bins in ps" (int64); our
+    ``tau`` are the bin centres of the half-open bins above.
+
     Args:
         stream: the tag stream.
         ch_click, ch_start: detector ids (Swabian's channel_1 and channel_2).
@@ -286,17 +317,20 @@ def correlation(
     histogram = np.zeros(n_bins, dtype=np.int64)
     channel_counts = np.zeros(256, dtype=np.int64)
     first_time = last_time = None
+    position = 0  # stream index of the current chunk's first tag
     carry_ts, carry_det = EMPTY_TIMESTAMPS, EMPTY_DETECTORS
-    for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags):
+    for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags, check_order=False):
+        ts, det, first = _join(carry_ts, carry_det, chunk_ts, chunk_det)
+        bad = kernels.correlation_histogram(
+            ts, det, first, ch_click, ch_start, binwidth, n_bins, histogram
+        )
+        _raise_if_unordered(ts, bad, position - first)
         if first_time is None:
             first_time = int(chunk_ts[0])
         last_time = int(chunk_ts[-1])
         if normalize:
             kernels.count_channels(chunk_det, channel_counts)
-        ts, det, first = _join(carry_ts, carry_det, chunk_ts, chunk_det)
-        kernels.correlation_histogram(
-            ts, det, first, ch_click, ch_start, binwidth, n_bins, histogram
-        )
+        position += len(chunk_ts)
         carry_ts, carry_det = _tail_from(ts, det, int(ts[-1]) - half_range)
     tau = (np.arange(n_bins) - n_bins / 2 + 0.5) * binwidth
     g2 = None

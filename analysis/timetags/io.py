@@ -19,7 +19,9 @@ slowly varying high bits of consecutive timestamps compress well.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +31,8 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from analysis.errors import AnalysisError, MalformedFileError
-from analysis.timetags.kernels import count_channels
+from analysis.errors import AnalysisError, MalformedFileError, open_hdf5_for_reading
+from analysis.timetags.kernels import count_channels, first_disorder
 
 __all__ = ["COMPRESSIONS", "TimeTagReader", "TimeTagWriter"]
 
@@ -40,8 +42,35 @@ FORMAT_URL = "http://photon-hdf5.org/"
 SOFTWARE = "ionlink.analysis.timetags"
 SOFTWARE_VERSION = "0.1.0"
 
-DEFAULT_CHUNK_TAGS = 1 << 20
+DEFAULT_CHUNK_TAGS = 1 << 18  # 2 MiB of timestamps: fits the caches Blosc works in
 DEFAULT_COMPRESSION = "blosc-lz4-bitshuffle"
+BLOSC_THREADS_VARIABLE = "BLOSC_NTHREADS"  # read by the Blosc/Blosc2 HDF5 filters per call
+
+
+def _default_compression_threads() -> int:
+    """Blosc threads: $BLOSC_NTHREADS if set, else the CPU count (at most 4)."""
+    configured = os.environ.get(BLOSC_THREADS_VARIABLE)
+    if configured and configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@contextlib.contextmanager
+def _blosc_threads(threads: int) -> Iterator[None]:
+    """Set $BLOSC_NTHREADS for the HDF5 Blosc filters during a write, then restore it.
+
+    The filters (c-blosc and c-blosc2 inside hdf5plugin) read this variable on every
+    compression call; it is the only way to give them threads through h5py.
+    """
+    previous = os.environ.get(BLOSC_THREADS_VARIABLE)
+    os.environ[BLOSC_THREADS_VARIABLE] = str(threads)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[BLOSC_THREADS_VARIABLE]
+        else:
+            os.environ[BLOSC_THREADS_VARIABLE] = previous
 
 
 def _compression_filter(name: str) -> Any:
@@ -113,6 +142,8 @@ class TimeTagWriter:
         description: free text stored in ``/description``.
         acquisition_duration: seconds; if None, it is ``(last - first) * timestamps_unit``.
         flush_interval: seconds between automatic flushes in :meth:`append`; None disables.
+        compression_threads: Blosc threads used while writing; default $BLOSC_NTHREADS if
+            set, else the CPU count (at most 4).
         author: stored in ``/identity/author`` when given.
         detector_labels: optional ``{id: label}`` stored in ``/setup/detectors``.
         overwrite: allow replacing an existing file.
@@ -128,6 +159,7 @@ class TimeTagWriter:
         description: str = "",
         acquisition_duration: float | None = None,
         flush_interval: float | None = 1.0,
+        compression_threads: int | None = None,
         author: str | None = None,
         detector_labels: dict[int, str] | None = None,
         overwrite: bool = False,
@@ -141,7 +173,12 @@ class TimeTagWriter:
             raise ValueError(f"flush_interval must be > 0 seconds or None, got {flush_interval!r}")
         if acquisition_duration is not None and not acquisition_duration >= 0:
             raise ValueError(f"acquisition_duration must be >= 0 s, got {acquisition_duration!r}")
+        if compression_threads is None:
+            compression_threads = _default_compression_threads()
+        if int(compression_threads) < 1:
+            raise ValueError(f"compression_threads must be >= 1, got {compression_threads!r}")
         filter_options = _compression_filter(compression)
+        self.compression_threads = int(compression_threads)
         self.path = Path(path)
         self.timestamps_unit = float(timestamps_unit)
         self.chunk_tags = int(chunk_tags)
@@ -221,14 +258,12 @@ class TimeTagWriter:
         n = len(timestamps)
         if n == 0:
             return
-        if n > 1:
-            steps = np.diff(timestamps)
-            if steps.min() < 0:
-                bad = int(np.argmax(steps < 0)) + 1
-                raise ValueError(
-                    f"timestamps decrease at index {bad} of this block "
-                    f"({timestamps[bad - 1]} -> {timestamps[bad]})"
-                )
+        bad = int(first_disorder(timestamps, timestamps[0]))  # one pass, no temporary
+        if bad > 0:
+            raise ValueError(
+                f"timestamps decrease at index {bad} of this block "
+                f"({timestamps[bad - 1]} -> {timestamps[bad]})"
+            )
         if self._last_timestamp is not None and timestamps[0] < self._last_timestamp:
             raise ValueError(
                 f"block starts at {timestamps[0]}, before the last appended tag "
@@ -269,11 +304,12 @@ class TimeTagWriter:
     def _write_range(self, offset: int, timestamps: np.ndarray, detectors: np.ndarray) -> None:
         photon_data = self._require_open()["photon_data"]
         end = offset + len(timestamps)
-        for name, values in (("timestamps", timestamps), ("detectors", detectors)):
-            dataset = photon_data[name]
-            if dataset.shape[0] < end:
-                dataset.resize((end,))
-            dataset[offset:end] = values
+        with _blosc_threads(self.compression_threads):
+            for name, values in (("timestamps", timestamps), ("detectors", detectors)):
+                dataset = photon_data[name]
+                if dataset.shape[0] < end:
+                    dataset.resize((end,))
+                dataset[offset:end] = values
 
     def _write_metadata(self) -> None:
         f = self._require_open()
@@ -333,14 +369,7 @@ class TimeTagReader:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        try:
-            self._file: h5py.File | None = h5py.File(self.path, "r")
-        except FileNotFoundError:
-            raise
-        except OSError as error:
-            raise MalformedFileError(
-                f"{self.path}: not a readable HDF5 file (truncated or foreign): {error}"
-            ) from error
+        self._file: h5py.File | None = open_hdf5_for_reading(self.path)
         try:
             self._validate()
         except BaseException:

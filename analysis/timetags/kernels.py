@@ -35,63 +35,60 @@ def count_channels(detectors, counts):
         counts[detectors[i]] += 1
 
 
+COINCIDENCE_BLOCK = 32  # tags tested at once for "any gap <= window" (vectorised fast path)
+
+
 @njit(cache=True, nogil=True)
-def coincidence_count(timestamps, detectors, first, ch_a, ch_b, window):
+def coincidence_scan(timestamps, detectors, first, ch_a, ch_b, window, store, out_a, out_b):
     """Count pairs (a, b) of distinct tags on ``ch_a``/``ch_b`` with |t_a - t_b| <= window.
 
-    Each pair is counted once, when its later tag (in stream order) is processed.
-    With ``ch_a == ch_b`` unordered pairs of distinct tags on that channel are counted.
+    Single pass that also checks time order. Each pair is counted once, when its later tag (in
+    stream order) is processed; with ``ch_a == ch_b`` unordered pairs of distinct tags on that
+    channel are counted. With ``store`` each pair's (t_a, t_b) also goes into ``out_a``/
+    ``out_b`` (which must hold the count; with ``ch_a == ch_b`` ``out_a`` gets the later tag).
+
+    Fast path: a block of COINCIDENCE_BLOCK gaps is tested at once (a branch-free, vectorised
+    loop); only blocks holding a gap <= window (or a negative gap) are walked tag by tag.
+    Returns (pairs, index of the first tag earlier than its predecessor or -1); counting stops
+    at that tag.
     """
+    n = timestamps.shape[0]
     count = 0
-    for i in range(first, timestamps.shape[0]):
-        t = timestamps[i]
-        if i == 0 or t - timestamps[i - 1] > window:
-            continue
-        d = detectors[i]
-        if d == ch_a:
-            other = ch_b
-        elif d == ch_b:
-            other = ch_a
-        else:
-            continue
-        j = i - 1
-        while j >= 0 and t - timestamps[j] <= window:
-            if detectors[j] == other:
-                count += 1
-            j -= 1
-    return count
-
-
-@njit(cache=True, nogil=True)
-def coincidence_pairs(timestamps, detectors, first, ch_a, ch_b, window, out_a, out_b):
-    """Like :func:`coincidence_count`, storing each pair's (t_a, t_b) into the out arrays.
-
-    The out arrays must hold at least the count; returns the number stored.
-    """
-    count = 0
-    for i in range(first, timestamps.shape[0]):
-        t = timestamps[i]
-        if i == 0 or t - timestamps[i - 1] > window:
-            continue
-        d = detectors[i]
-        if d == ch_a:
-            other = ch_b
-        elif d == ch_b:
-            other = ch_a
-        else:
-            continue
-        j = i - 1
-        while j >= 0 and t - timestamps[j] <= window:
-            if detectors[j] == other:
+    i = max(first, 1)
+    while i < n:
+        stop = min(i + COINCIDENCE_BLOCK, n)
+        near = 0
+        for k in range(i, stop):
+            near += timestamps[k] - timestamps[k - 1] <= window
+        if near:
+            for k in range(i, stop):
+                t = timestamps[k]
+                gap = t - timestamps[k - 1]
+                if gap > window:
+                    continue
+                if gap < 0:
+                    return count, k
+                d = detectors[k]
                 if d == ch_a:
-                    out_a[count] = t
-                    out_b[count] = timestamps[j]
+                    other = ch_b
+                elif d == ch_b:
+                    other = ch_a
                 else:
-                    out_a[count] = timestamps[j]
-                    out_b[count] = t
-                count += 1
-            j -= 1
-    return count
+                    continue
+                j = k - 1
+                while j >= 0 and t - timestamps[j] <= window:
+                    if detectors[j] == other:
+                        if store:
+                            if d == ch_a:
+                                out_a[count] = t
+                                out_b[count] = timestamps[j]
+                            else:
+                                out_a[count] = timestamps[j]
+                                out_b[count] = t
+                        count += 1
+                    j -= 1
+        i = stop
+    return count, -1
 
 
 @njit(cache=True, nogil=True)
@@ -101,34 +98,57 @@ def correlation_histogram(timestamps, detectors, first, ch_click, ch_start, binw
 
     Bins: n_bins bins of ``binwidth`` covering [-n_bins*binwidth/2, +n_bins*binwidth/2),
     bin k = floor((2*tau + n_bins*binwidth) / (2*binwidth)). With ``ch_click == ch_start``
-    each unordered pair of distinct tags adds both +|dt| and -|dt|.
+    each unordered pair of distinct tags adds both +|dt| and -|dt|. All tests use 2*dt so
+    that they stay in int64 for odd n_bins * binwidth.
+
+    Single pass that also checks time order: returns the index of the first tag earlier than
+    its predecessor (the histogram then holds the pairs before it), or -1.
     """
-    span = n_bins * binwidth  # twice the half range, so all tests below stay in integers
+    span = n_bins * binwidth
     two_bw = 2 * binwidth
-    for i in range(first, timestamps.shape[0]):
+    n = timestamps.shape[0]
+    if first >= n:
+        return -1
+    prev = timestamps[first - 1] if first > 0 else timestamps[0]
+    auto = ch_click == ch_start
+    for i in range(first, n):
         t = timestamps[i]
-        if i == 0 or 2 * (t - timestamps[i - 1]) > span:
+        gap = t - prev
+        prev = t
+        if 2 * gap > span:
             continue
+        if gap < 0:
+            return i
         d = detectors[i]
-        if d != ch_click and d != ch_start:
-            continue
-        j = i - 1
-        while j >= 0:
-            dt = t - timestamps[j]
-            if 2 * dt > span:
-                break
-            e = detectors[j]
-            if ch_click == ch_start:
-                if e == ch_click:
-                    histogram[(-2 * dt + span) // two_bw] += 1
-                    if 2 * dt < span:
-                        histogram[(2 * dt + span) // two_bw] += 1
-            elif d == ch_click and e == ch_start:
-                if 2 * dt < span:
-                    histogram[(2 * dt + span) // two_bw] += 1
-            elif d == ch_start and e == ch_click:
-                histogram[(-2 * dt + span) // two_bw] += 1
-            j -= 1
+        if auto:
+            if d != ch_click:
+                continue
+            j = i - 1
+            while j >= 0:
+                dt2 = 2 * (t - timestamps[j])
+                if dt2 > span:
+                    break
+                if detectors[j] == ch_click:
+                    histogram[(span - dt2) // two_bw] += 1
+                    if dt2 < span:
+                        histogram[(span + dt2) // two_bw] += 1
+                j -= 1
+        elif d == ch_click or d == ch_start:
+            # later tag is the click: tau = +dt, range ends before +span/2 (2 dt < span);
+            # later tag is the start: tau = -dt, range starts at -span/2 (2 dt <= span)
+            if d == ch_click:
+                other, sign, limit = ch_start, 1, span - 1
+            else:
+                other, sign, limit = ch_click, -1, span
+            j = i - 1
+            while j >= 0:
+                dt2 = 2 * (t - timestamps[j])
+                if dt2 > limit:
+                    break
+                if detectors[j] == other:
+                    histogram[(span + sign * dt2) // two_bw] += 1
+                j -= 1
+    return -1
 
 
 @njit(cache=True, nogil=True)

@@ -59,9 +59,12 @@ def _raw_chunks(stream: Any, chunk_tags: int | None) -> Iterator[tuple[Any, Any]
 
 
 def iter_stream_chunks(
-    stream: Any, chunk_tags: int | None = None
+    stream: Any, chunk_tags: int | None = None, *, check_order: bool = True
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield validated ``(int64 timestamps, uint8 detectors)`` chunks of ``stream``.
+
+    ``check_order=False`` skips the time-order pass, for callers whose kernel checks the
+    order itself in its single pass over the tags (and raises UnorderedStreamError).
 
     Raises:
         UnorderedStreamError: a timestamp is earlier than the one before it (also across
@@ -73,7 +76,7 @@ def iter_stream_chunks(
         timestamps, detectors = _as_tag_arrays(raw_timestamps, raw_detectors)
         if len(timestamps) == 0:
             continue
-        bad = first_disorder(timestamps, previous_last)
+        bad = first_disorder(timestamps, previous_last) if check_order else -1
         if bad >= 0:
             before = timestamps[bad - 1] if bad > 0 else previous_last
             raise UnorderedStreamError(
