@@ -1,0 +1,106 @@
+"""Measurement of both nodes' qubits in chosen bases: 729 nm basis rotation, then readout.
+
+Qubit convention (that of ``analysis.tomography``): |0> = S1/2 (bright), |1> = D5/2 (dark);
+outcome 0 is the +1 eigenstate of the measured Pauli operator. A basis is either Z (no
+rotation) or an equatorial axis at azimuth theta (X: theta = 0, Y: theta = pi/2), measured by
+a resonant pi/2 pulse of optical phase pi/2 - theta, which turns that axis into Z. (The 729
+coupling is (Omega/2)(exp(-i phi)|D><S| + h.c.) = (Omega/2)(cos phi X - sin phi Y), so the
+pulse rotates about (cos phi, -sin phi, 0), taking the axis at theta = pi/2 - phi to +Z.)
+
+Phases are optical phases of the 729 nm light (turns), as
+:class:`~ionlink.blocks.rotation.Rotation729` takes them (it divides by the calibrated number
+of AOM passes for the DDS).
+"""
+
+from artiq.experiment import (
+    HasEnvironment,
+    TBool,
+    TFloat,
+    TInt32,
+    delay,
+    kernel,
+    parallel,
+    portable,
+    us,
+)
+
+from ionlink.blocks.readout import FluorescenceReadout
+from ionlink.blocks.rotation import Rotation729
+
+#: Basis indices of analysis.tomography (X, Y, Z).
+BASIS_X = 0
+BASIS_Y = 1
+BASIS_Z = 2
+
+
+@portable
+def basis_phase_turns(theta_turns: TFloat) -> TFloat:
+    """Optical phase (turns) of the pi/2 pulse measuring the equatorial axis at azimuth
+    ``theta_turns`` (turns): 1/4 - theta."""
+    return 0.25 - theta_turns
+
+
+class BellBasisMeasurement(HasEnvironment):
+    """Basis rotation and readout of both nodes (A and B).
+
+    Children: ``rotation_a``/``rotation_b`` (:class:`Rotation729`), ``readout_a``/
+    ``readout_b`` (:class:`FluorescenceReadout`).
+
+    :param readout_gap: time (s) between the two nodes' readouts, the slack the CPU needs
+        after counting the first node's photons before the second readout starts.
+    """
+
+    def build(self, readout_gap=20 * us):
+        self.readout_gap = readout_gap
+        self.setattr_device("core")
+        self.rotation_a = Rotation729(self, "a")
+        self.rotation_b = Rotation729(self, "b")
+        self.readout_a = FluorescenceReadout(self, "a")
+        self.readout_b = FluorescenceReadout(self, "b")
+        self.kernel_invariants = {"core", "rotation_a", "rotation_b", "readout_a",
+                                  "readout_b", "readout_gap"}
+
+    def prepare(self):
+        self.call_child_method("prepare")
+
+    @kernel
+    def init(self):
+        """Initialise the 729 channels and PMT inputs of both nodes (after the nodes'
+        StatePreparation.init, which resets their CPLDs)."""
+        self.rotation_a.init()
+        self.rotation_b.init()
+        self.readout_a.init()
+        self.readout_b.init()
+
+    @kernel
+    def rotate(self, rotate_a: TBool, phase_a: TFloat, rotate_b: TBool, phase_b: TFloat):
+        """Simultaneous pi/2 pulses of optical phase ``phase_a``/``phase_b`` (turns) on the
+        nodes whose ``rotate_*`` is True; a node without rotation is measured in Z."""
+        with parallel:
+            if rotate_a:
+                self.rotation_a.half_pi(phase_a)
+            if rotate_b:
+                self.rotation_b.half_pi(phase_b)
+
+    @kernel
+    def read(self) -> TInt32:
+        """Read out node A then node B; returns 2 a + b (a, b: 0 = bright/S, 1 = dark/D).
+        Ends with the RTIO counter at the end of B's PMT gate (add slack after it)."""
+        a = self.readout_a.measure()
+        delay(self.readout_gap)
+        b = self.readout_b.measure()
+        return 2 * a + b
+
+    @kernel
+    def measure(self, rotate_a: TBool, phase_a: TFloat, rotate_b: TBool,
+                phase_b: TFloat) -> TInt32:
+        """:meth:`rotate` then :meth:`read`; returns 2 a + b."""
+        self.rotate(rotate_a, phase_a, rotate_b, phase_b)
+        return self.read()
+
+    @kernel
+    def measure_pauli(self, basis_a: TInt32, basis_b: TInt32) -> TInt32:
+        """Measure node A in Pauli basis ``basis_a`` and B in ``basis_b`` (0 = X, 1 = Y,
+        2 = Z); returns 2 a + b with outcome 0 the +1 eigenstate."""
+        return self.measure(basis_a != BASIS_Z, basis_phase_turns(0.25 * float(basis_a)),
+                            basis_b != BASIS_Z, basis_phase_turns(0.25 * float(basis_b)))
