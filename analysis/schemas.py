@@ -21,11 +21,30 @@ Heralded entanglement runs:
     heralding.herald_times_mu   optional, RTIO timestamps of the heralds (int64, mu)
     heralding.ref_period_s  optional, seconds per mu (default 1e-9)
     heralding.memory_t2_s   optional, memory coherence time T2 (s) for the figure of merit
+    heralding.herald_attempts   optional, attempt number (from 0) of each herald (int)
+    heralding.fidelity      optional, estimated fidelity of the heralded state (with
+                            heralding.fidelity_stderr)
+    heralding.basis_a, heralding.basis_b    optional, measurement basis per herald (0 X,
+                            1 Y, 2 Z), with outcomes heralding.outcome_a and
+                            heralding.outcome_b_corrected (0/1, Pauli frame applied)
+  optional, read by the applets (applets.heralding_monitor, applets.arrival_histogram):
+    heralding.history.time_s     node time since the run's start at each report (s)
+    heralding.history.attempts   cumulative attempts at each report (int)
+    heralding.history.heralds    cumulative heralds at each report (int)
+    heralding.arrival_mu         station click times after the photon's emission (int64, mu)
+    heralding.arrival_detector   station detector (0/1) of each click in arrival_mu
+    heralding.gate_start_mu, heralding.gate_stop_mu   station gate window, same origin (mu)
 Bell / DI-QKD rounds (one entry per round, all the same length):
-    bell.x, bell.y          settings of node A and node B (0/1)
+    bell.x, bell.y          settings of node A and node B (0/1; key rounds of DI-QKD may
+                            use B's key setting 2, aligned with A's setting 0)
     bell.a, bell.b          outcomes (0/1)
     bell.is_test            optional, 1 for test (CHSH) rounds, 0 for key rounds; without
                             it every round counts for CHSH
+  written by repository/bell/bell_test.py besides (optional):
+    bell.b_raw, bell.herald_detector   B's outcome before the herald's Pauli frame
+                            (bell.b = bell.b_raw XOR detector) and the heralding detector
+    bell.chsh_running, bell.chsh_stderr_running, bell.qber_running, bell.rounds_done
+                            broadcast after each batch of rounds (live plots)
 Two-qubit tomography:
     tomography.counts       counts of shape (3, 3, 4) [basis_A, basis_B, outcome], bases X, Y,
                             Z, outcome 2 a + b (see analysis.tomography)
@@ -49,6 +68,18 @@ HERALDING_TIMES = "heralding.herald_times_mu"
 HERALDING_REF_PERIOD = "heralding.ref_period_s"
 HERALDING_T2 = "heralding.memory_t2_s"
 HERALDING_REQUIRED = (HERALDING_ATTEMPTS, HERALDING_HERALDS, HERALDING_DURATION)
+HERALDING_HERALD_ATTEMPTS = "heralding.herald_attempts"
+HERALDING_HISTORY_TIME = "heralding.history.time_s"
+HERALDING_HISTORY_ATTEMPTS = "heralding.history.attempts"
+HERALDING_HISTORY_HERALDS = "heralding.history.heralds"
+HERALDING_FIDELITY = "heralding.fidelity"
+HERALDING_FIDELITY_STDERR = "heralding.fidelity_stderr"
+HERALDING_BASES = ("heralding.basis_a", "heralding.basis_b")
+HERALDING_OUTCOMES = ("heralding.outcome_a", "heralding.outcome_b_corrected")
+HERALDING_ARRIVAL = "heralding.arrival_mu"
+HERALDING_ARRIVAL_DETECTOR = "heralding.arrival_detector"
+HERALDING_GATE_START = "heralding.gate_start_mu"
+HERALDING_GATE_STOP = "heralding.gate_stop_mu"
 DEFAULT_REF_PERIOD_S = 1e-9
 
 BELL_ROUNDS = ("bell.x", "bell.y", "bell.a", "bell.b")
