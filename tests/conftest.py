@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+
+# Small-matrix physics (4x4, 16x16) stalls on multi-threaded BLAS when the machine is
+# loaded (2-core CI): one BLAS thread, unless the environment says otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 
 import ionlink  # noqa: F401  (serves artiq where it is not installed)
 from ionlink.runner.devices import SimDeviceManager

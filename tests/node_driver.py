@@ -16,12 +16,14 @@ NO_DRIFT = {k: 0.0 for k in (
 
 
 def quiet_config(**sections):
-    """Default truth without drifts, dephasing, motion or phase noise, plus ``sections``."""
+    """Default truth without drifts, dephasing, motion, phase noise or photon mode mismatch,
+    plus ``sections``."""
     inf = float("inf")
     base = dict(drift=NO_DRIFT,
                 memory={"quasi_static_t2_s": inf, "markovian_t2_s": inf},
                 motion={"lamb_dicke_729": 0.0},
-                fibre={"phase_noise_rms_rad": 0.0, "temperature_swing_kelvin": 0.0})
+                fibre={"phase_noise_rms_rad": 0.0, "temperature_swing_kelvin": 0.0},
+                station={"mode_overlap": 1.0})
     for k, v in sections.items():
         base[k] = {**base.get(k, {}), **v}
     return load_node_config().replace(**base)
@@ -30,9 +32,9 @@ def quiet_config(**sections):
 class Driver:
     """Issue laser pulses and gated inputs on a fresh network; time cursor ``t`` in mu."""
 
-    def __init__(self, config=None, seed=0):
+    def __init__(self, config=None, seed=0, **network_kwargs):
         self.db = example_device_db()
-        self.net = VirtualNetwork(self.db, config, seed=seed)
+        self.net = VirtualNetwork(self.db, config, seed=seed, **network_kwargs)
         self.dev = self.net.wiring.devices
         self.sw = {r: self.db[self.dev[r]]["arguments"]["sw_device"]
                    for r in self.dev if r.startswith("dds")}
@@ -82,3 +84,32 @@ class Driver:
 
 def binomial_tolerance(p: float, n: int, sigmas: float = 5.0) -> float:
     return sigmas * max(np.sqrt(p * (1 - p) / n), 1.0 / n)
+
+
+class NodeRig:
+    """A simulated core (session) with a VirtualNetwork behind it, devices from
+    ``example_device_db`` plus ``core_dma``."""
+
+    def __init__(self, config=None, seed=0, **network_kwargs):
+        from ionlink.runner.devices import SimDeviceManager
+        from ionlink.sim import session
+        self.db = dict(example_device_db())
+        self.db["core"] = {**self.db["core"],
+                           "arguments": {"host": None, "ref_period": 1e-9}}
+        self.db["core_dma"] = {"type": "local", "module": "artiq.coredevice.dma",
+                               "class": "CoreDMA"}
+        self.world = VirtualNetwork(self.db, config, seed=seed, **network_kwargs)
+        self.engine = session.start(world=self.world)
+        self.dmgr = SimDeviceManager(self.db)
+        self.core = self.dmgr.get("core")
+
+    def get(self, name):
+        return self.dmgr.get(name)
+
+    def close(self):
+        from ionlink.sim import session
+        session.end()
+
+
+def node_rig(config=None, seed=0, **network_kwargs):
+    return NodeRig(config, seed, **network_kwargs)

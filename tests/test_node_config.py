@@ -34,3 +34,16 @@ def test_wiring_resolves_aliases_and_names_missing_role():
     del db["dds_393_b"]
     with pytest.raises(WiringError, match="dds_393_b"):
         VirtualNetwork(db)
+
+
+def test_protocol_and_station_options_are_checked(tmp_path):
+    lab = tmp_path / "two_photon.toml"
+    lab.write_text('[protocol]\nscheme = "two_photon"\ntime_bin_separation_s = 4e-6\n')
+    cfg = load_node_config(lab)
+    assert (cfg.protocol.scheme, cfg.protocol.time_bin_separation_s) == ("two_photon", 4e-6)
+    with pytest.raises(NodeConfigError, match="protocol.scheme"):
+        load_node_config().replace(protocol={"scheme": "three_photon"})
+    with pytest.raises(NodeConfigError, match="station.mode_overlap"):
+        load_node_config().replace(station={"mode_overlap": 1.2})
+    with pytest.raises(ValueError, match="record_retention_s"):
+        VirtualNetwork(example_device_db(), record_retention_s=0.0)

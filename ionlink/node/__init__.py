@@ -27,12 +27,26 @@ non-zero; attenuation (``att_db``, initially 0 dB in the model) scales the optic
   alpha = 1 - exp(-A^2 10^(-att/10) T / 2 us), an 854->1550 nm photon and moves S -> D5/2
   (cavity-mediated Raman, ion-photon number entanglement). ~100 ns at full amplitude ->
   alpha ~ 0.05. Photons reach the station after ~24.5 us (5 km each side).
-- Single-photon (Cabrillo) heralding: prepare both ions in S (854 + 866 quench), fire both 393
-  pulses at the same time, gate ``det_station_0`` / ``det_station_1`` over the arrival window
-  (emission + fibre delay, wavepacket ~1 us): exactly one click heralds
-  (|SD> +- e^{i phi}|DS>)/sqrt2 (sign from the detector); success ~ 2 alpha eta.
+- Single-photon (Cabrillo) heralding (``[protocol] scheme = "single_photon"``, default):
+  prepare both ions in S (854 + 866 quench), fire both 393 pulses at the same time, gate
+  ``det_station_0`` / ``det_station_1`` over the arrival window (emission + fibre delay,
+  wavepacket ~1 us): exactly one click heralds (|SD> +- e^{i phi}|DS>)/sqrt2 (sign from the
+  detector); success ~ 2 alpha eta.
+- Two-photon heralding (``scheme = "two_photon"``): the 393 pulse drives a bichromatic
+  Raman transition, S -> D (H photon) or S -> E (V photon, E = a second D5/2 sublevel whose
+  729 line is ``laser_729.transition_e_offset_dds_hz`` away, ``network.transition_e_dds_hz``);
+  V leaves one time bin later (``protocol.time_bin_separation_s``, default 5 us). Fire both
+  nodes together; one click in the early and one in the late arrival window heralds
+  (|DE> +- e^{i theta}|ED>)/sqrt2 (+ same detector, - different detectors), success
+  alpha_A alpha_B eta_A eta_B / 2, independent of the fibre phase; fidelity (1 + M)/2 for a
+  mode overlap M (``station.mode_overlap``, also the single-photon scheme's interference
+  visibility). A 729 pi pulse on the S-E line of each ion maps it to an S-D Bell state.
 - Photons of both nodes interfere if emitted with no non-unitary operation on either ion in
   between (their emissions are resolved together before the next readout/pumping).
+- Detector inputs (``pmt_X``, ``det_station_N``) are continuous click records (see
+  ``ionlink/node/detectors.py``): reading is non-consuming and idempotent, so TTL gates and
+  a time tagger reading all clicks see the same edges; records older than
+  ``record_retention_s`` (constructor argument, default 5 s of node time) are dropped.
 """
 
 from ionlink.node.config import NodeConfig, NodeConfigError, load_node_config

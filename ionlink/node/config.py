@@ -88,6 +88,8 @@ class Laser729Config:
     aom_passes: int = _i(POS)
     transition_dds_hz_a: float = _f(POS)
     transition_dds_hz_b: float = _f(POS)
+    transition_e_offset_dds_hz: float = _spec(lambda x: math.isfinite(x) and x != 0,
+                                              "finite and non-zero")
     pi_time_at_full_amplitude_s: float = _f(POS)
 
 
@@ -155,6 +157,16 @@ class StationConfig:
     dead_time_s: float = _f(NONNEG)
     timing_jitter_s: float = _f(NONNEG)
     pulse_width_mu: int = _i(POS)
+    mode_overlap: float = _f(FRAC)
+
+
+SCHEMES = ("single_photon", "two_photon")
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    scheme: str = _spec(lambda s: s in SCHEMES, f"one of {SCHEMES}", str)
+    time_bin_separation_s: float = _f(POS)
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,7 @@ class NodeConfig:
     photon: PhotonConfig
     fibre: FibreConfig
     station: StationConfig
+    protocol: ProtocolConfig
     drift: DriftConfig
 
     def replace(self, **changes: dict[str, Any]) -> NodeConfig:
@@ -214,7 +227,7 @@ def _section_classes() -> dict[str, type]:
              "laser_854": Laser854Config, "laser_729": Laser729Config,
              "laser_393": Laser393Config, "readout": ReadoutConfig, "motion": MotionConfig,
              "memory": MemoryConfig, "photon": PhotonConfig, "fibre": FibreConfig,
-             "station": StationConfig, "drift": DriftConfig}
+             "station": StationConfig, "protocol": ProtocolConfig, "drift": DriftConfig}
     return hints
 
 

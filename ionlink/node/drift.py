@@ -34,11 +34,32 @@ class Drift:
         self.omega = 2 * math.pi / period_s
         self.phase = float(rng.uniform(0, 2 * math.pi))
         self._grid = np.zeros(1)
+        self._cum = np.zeros(0)
 
     def _extend(self, index: int) -> None:
         while self._grid.size <= index + 1:
             steps = self._rng.normal(0.0, self._sigma, _BLOCK)
             self._grid = np.concatenate([self._grid, self._grid[-1] + np.cumsum(steps)])
+
+    def integral(self, t0_s: float, t1_s: float) -> float:
+        """Exact integral of the drift over ``[t0_s, t1_s]`` (value x seconds)."""
+        return self._antiderivative(t1_s) - self._antiderivative(t0_s)
+
+    def _antiderivative(self, t_s: float) -> float:
+        t = max(t_s, 0.0)
+        x = t / self.step_s
+        i = int(x)
+        self._extend(i)
+        g = self._grid
+        if self._cum.size != g.size:
+            # trapezoids of the piecewise-linear walk, cumulated per grid cell
+            self._cum = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) * 0.5)])
+        frac = x - i
+        walk = self.step_s * (self._cum[i] + g[i] * frac + (g[i + 1] - g[i]) * frac * frac / 2)
+        if self.amplitude:
+            walk -= self.amplitude / self.omega * (math.cos(self.omega * t + self.phase)
+                                                   - math.cos(self.phase))
+        return float(walk)
 
     def __call__(self, t_s: float) -> float:
         t = max(t_s, 0.0)

@@ -1,8 +1,10 @@
 """Single-ion physics of a 40Ca+ node: levels, rates, channels and 729 nm rotations.
 
-Each ion is modelled on three levels: ``S`` = S1/2(m=-1/2), ``D`` = the D5/2 qubit sublevel and
-``X`` = D3/2 (dark, reached from P1/2 when 866 is off). P levels are transient (rates). The two
-ions share one joint density matrix stored as a 4-tensor ``rho[a, b, a', b']`` (a: ion A level,
+Each ion is modelled on four levels: ``S`` = S1/2(m=-1/2), ``D`` = the D5/2 qubit sublevel,
+``X`` = D3/2 (dark, reached from P1/2 when 866 is off) and ``E`` = a second D5/2 Zeeman
+sublevel (reached by the two-photon scheme's photon generation and by 729 pulses tuned to the
+S-E line; it decays and is quenched like ``D``). P levels are transient (rates). The two ions
+share one joint density matrix stored as a 4-tensor ``rho[a, b, a', b']`` (a: ion A level,
 b: ion B level); the helpers here act on one ion of it.
 """
 
@@ -14,8 +16,11 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import eval_laguerre
 
-S, D, X = 0, 1, 2
-LEVELS = 3
+S, D, X, E = 0, 1, 2, 3
+LEVELS = 4
+_DIAG = np.arange(LEVELS) * (LEVELS + 1)      # (a, a) in the flattened (a, a') index
+_PERM = ((0, 2, 1, 3), (1, 3, 0, 2))           # rho[a, b, a', b'] -> target (x, x') first
+_INV_PERM = ((0, 2, 1, 3), (2, 0, 3, 1))
 
 
 def _target_first(rho: np.ndarray, ion: int) -> np.ndarray:
@@ -30,7 +35,7 @@ def apply_unitary(rho: np.ndarray, u: np.ndarray, ion: int) -> np.ndarray:
 
 
 def apply_kraus(rho: np.ndarray, kraus: np.ndarray, ion: int) -> np.ndarray:
-    """Sum over ``K rho K^dagger`` for a stack ``kraus`` of shape (m, 3, 3) on one ion."""
+    """Sum over ``K rho K^dagger`` for a stack ``kraus`` of shape (m, LEVELS, LEVELS) on one ion."""
     if ion == 0:
         return np.einsum("mai,ijkl,mbk->ajbl", kraus, rho, kraus.conj(), optimize=False)
     return np.einsum("mbj,ijkl,mcl->ibkc", kraus, rho, kraus.conj(), optimize=False)
@@ -44,17 +49,17 @@ def apply_incoherent(rho: np.ndarray, transfer: np.ndarray, coherence: np.ndarra
     :param coherence: 3x3 factors multiplying the ion's off-diagonal elements ``rho[a, a']``
         (``|c[a, a']| <= sqrt(P[a, a] P[a', a'])`` keeps the map completely positive).
     """
-    t = _target_first(rho, ion)
-    out = t * coherence[:, None, :, None]
-    pops = np.einsum("ijik->ijk", t)
-    new_pops = np.tensordot(transfer, pops, axes=(1, 0))
-    for a in range(LEVELS):
-        out[a, :, a, :] = new_pops[a]
-    return out if ion == 0 else out.transpose(1, 0, 3, 2)
+    n = LEVELS
+    # rows: the target ion's (a, a'); columns: the other ion's (b, b')
+    perm = _PERM[ion]
+    x = rho.transpose(perm).reshape(n * n, n * n)
+    y = x * coherence.reshape(n * n, 1)
+    y[_DIAG] = transfer @ x[_DIAG]
+    return y.reshape(n, n, n, n).transpose(_INV_PERM[ion])
 
 
 def reduced_populations(rho: np.ndarray, ion: int) -> np.ndarray:
-    """Level populations (S, D, X) of one ion."""
+    """Level populations (S, D, X, E) of one ion."""
     t = _target_first(rho, ion)
     return np.real(np.einsum("ijij->i", t))
 
@@ -72,7 +77,9 @@ def project(rho: np.ndarray, ion: int, level: int, new_level: int) -> np.ndarray
 class RateMatrix:
     """Generator ``Q`` (dp/dt = Q p) of the classical level dynamics; ``transfer(t)`` = exp(Qt).
 
-    Eigen-decomposed once; ``transfer`` is then a few small products.
+    Eigen-decomposed once; ``transfer`` is then a few small products, cached per duration
+    (attempt loops repeat the same durations). Levels without exit (absorbing columns) keep
+    their population exactly.
     """
 
     def __init__(self, q: np.ndarray):
@@ -82,18 +89,31 @@ class RateMatrix:
         self._v = v
         self._vinv = np.linalg.inv(v)
         self.exit_rates = -np.diag(q)
+        self._absorbing = np.flatnonzero(self.exit_rates == 0)
+        self._cache: dict[float, np.ndarray] = {}
 
     def transfer(self, t: float) -> np.ndarray:
+        p = self._cache.get(t)
+        if p is not None:
+            return p
         p = np.real((self._v * np.exp(self._w * t)) @ self._vinv)
         np.clip(p, 0.0, 1.0, out=p)
-        return p / p.sum(axis=0, keepdims=True)
+        p /= p.sum(axis=0, keepdims=True)
+        for a in self._absorbing:
+            p[:, a] = 0.0
+            p[a, a] = 1.0
+        if len(self._cache) > 512:
+            self._cache.clear()
+        self._cache[t] = p
+        return p
 
 
 def rate_matrix(d_to_s: float, d_to_x: float, x_to_s: float, s_to_x: float) -> np.ndarray:
-    """Generator from the four transition rates (1/s)."""
+    """Generator from the four transition rates (1/s); ``E`` leaves like ``D``."""
     q = np.zeros((LEVELS, LEVELS))
-    q[S, D] += d_to_s
-    q[X, D] += d_to_x
+    for d in (D, E):
+        q[S, d] += d_to_s
+        q[X, d] += d_to_x
     q[S, X] += x_to_s
     q[X, S] += s_to_x
     q -= np.diag(q.sum(axis=0))
@@ -131,12 +151,14 @@ def debye_waller(n: int, eta: float) -> float:
 
 
 def rotation(omega: float, detuning: float, duration: float, phase_start: float,
-             phase_end: float) -> np.ndarray:
-    """3x3 unitary of a rectangular 729 pulse in the atom frame.
+             phase_end: float, level: int = D) -> np.ndarray:
+    """Unitary (LEVELS x LEVELS) of a rectangular 729 pulse on the S-``level`` line in the
+    atom frame.
 
-    Coupling ``(Omega/2)(exp(-i phi) |D><S| + h.c.)`` with ``phi(t)`` the laser phase relative
-    to the atom; in the laser frame ``H = (Omega/2) sigma_x - detuning |D><D|`` (rad/s, detuning
-    = laser - atom). ``U = V(t2)^dag exp(-i H T) V(t1)``, ``V = diag(1, exp(i phi))``.
+    Coupling ``(Omega/2)(exp(-i phi) |D><S| + h.c.)`` (``D`` standing for ``level``) with
+    ``phi(t)`` the laser phase relative to the atom; in the laser frame
+    ``H = (Omega/2) sigma_x - detuning |D><D|`` (rad/s, detuning = laser - atom).
+    ``U = V(t2)^dag exp(-i H T) V(t1)``, ``V = diag(1, exp(i phi))``.
     """
     w = math.hypot(omega, detuning)
     half = 0.5 * w * duration
@@ -151,7 +173,7 @@ def rotation(omega: float, detuning: float, duration: float, phase_start: float,
     e2 = complex(math.cos(phase_end), -math.sin(phase_end))
     u = np.eye(LEVELS, dtype=complex)
     u[S, S] = m00
-    u[S, D] = m01 * e1
-    u[D, S] = e2 * m01
-    u[D, D] = e2 * m11 * e1
+    u[S, level] = m01 * e1
+    u[level, S] = e2 * m01
+    u[level, level] = e2 * m11 * e1
     return u

@@ -13,7 +13,19 @@ requested or on :meth:`flush`. Between events each ion evolves under the lasers 
 - otherwise: D5/2/D3/2 decay, 854/866 pumping (rate equations) and dephasing (Ornstein-Uhlenbeck
   detuning noise integrated exactly + Markovian dephasing).
 - 393 pulse (switch on -> off): cavity-mediated Raman emission of a photon entangled with the
-  ion (S -> D); photons of both nodes are resolved together at the station (see photons.py).
+  ion (S -> D; two-photon scheme: S -> D or E with an early or late time-bin photon); photons
+  of both nodes are resolved together at the station (see photons.py).
+
+Ions have four levels (S, D, D3/2, E; see ion.py). Detector clicks go into one continuous
+record per detector (detectors.py).
+
+Speed without shortcuts in the physics: the joint state is kept as a product of two
+population vectors whenever it is one (after pumping, readout or an undetected attempt), so
+pumping and decay are 4x4 transfers and an ion exactly in S skips free evolution; an ion left
+within SNAP_FLOOR of S by pumping is set to S; the dephasing noise and the atom phase are
+integrated lazily (exactly) when a coherence needs them; an attempt whose ions entered
+classically is first resolved as "no click" from the generation probabilities (the no-click
+outcome factorises per node), the joint Kraus computation runs only for attempts with clicks.
 """
 
 from __future__ import annotations
@@ -26,8 +38,9 @@ import numpy as np
 
 from ionlink.node import ion as ionmod
 from ionlink.node.config import NodeConfig, load_node_config
+from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import Drift, OrnsteinUhlenbeck
-from ionlink.node.ion import D, S
+from ionlink.node.ion import LEVELS, D, E, S
 from ionlink.node.photons import PhotonBatch, outcome_kraus, sample_wavepacket
 from ionlink.node.wiring import NODES, build_wiring
 from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
@@ -35,12 +48,47 @@ from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
 C_LIGHT = 299_792_458.0
 TWO_PI = 2 * math.pi
 EMPTY = np.empty(0, dtype=np.int64)
+#: Longest span (mu) the atom phases are left unintegrated (keeps fmod precision).
+PHASE_SYNC_MU = 1_000_000
+#: Elements of a just-pumped ion below this are numerical residue (see ``_snap_to_s``).
+SNAP_FLOOR = 1e-12
+#: Largest deviation of a joint state from the product of its marginals treated as product.
+PRODUCT_TOLERANCE = 1e-13
+
+
+def _level(level: int) -> np.ndarray:
+    """Population vector of an ion in ``level``."""
+    v = np.zeros(LEVELS)
+    v[level] = 1.0
+    return v
+
+
+def _product_marginals(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two ions' reduced states if ``rho`` is their product, else None."""
+    ra = np.einsum("ijkj->ik", rho)
+    rb = np.einsum("ijil->jl", rho)
+    norm = np.real(np.trace(ra))
+    ra, rb = ra / norm, rb / norm
+    if np.abs(rho / norm - np.einsum("ik,jl->ijkl", ra, rb)).max() > PRODUCT_TOLERANCE:
+        return None
+    return ra, rb
+
+
+def _no_click_map(branches: list, rho: np.ndarray, eta: float) -> np.ndarray:
+    """Unnormalised state of one node's ion given that none of its photons was detected:
+    each emitted photon is lost with probability 1 - eta (lost photons keep no phase)."""
+    out = np.zeros_like(rho)
+    for photons, op in branches:
+        w = (1.0 - eta) ** len(photons)
+        if w > 0:
+            out += w * (op @ rho @ op.conj().T)
+    return out
 
 
 class _Laser:
     """State of one AOM channel: RF switch, DDS profile, attenuation, phase accumulator."""
 
-    __slots__ = ("level", "dds", "att_db", "acc_turns", "acc_t_mu")
+    __slots__ = ("level", "dds", "att_db", "acc_turns", "acc_t_mu", "f")
 
     def __init__(self) -> None:
         self.level = 0
@@ -48,6 +96,12 @@ class _Laser:
         self.att_db = 0.0
         self.acc_turns = 0.0
         self.acc_t_mu = 0
+        #: cached :meth:`field` (kept up to date by :meth:`update`)
+        self.f = 0.0
+
+    def update(self) -> None:
+        """Recompute the cached field after a change of level, profile or attenuation."""
+        self.f = self.field()
 
     @property
     def on(self) -> bool:
@@ -84,7 +138,12 @@ class _Ion:
 
     def __init__(self, rng: np.random.Generator, cfg: NodeConfig):
         self.t_mu = 0
+        # atom phases (turns) of the S-D and S-E lines at phase_t_mu (integrated lazily)
         self.atom_phase_turns = 0.0
+        self.atom_phase_e_turns = 0.0
+        self.phase_t_mu = 0
+        # OU noise time not yet applied (skipped while the ion state has no coherence)
+        self.noise_lag_s = 0.0
         mem = cfg.memory
         sigma = math.sqrt(2) / mem.quasi_static_t2_s if math.isfinite(mem.quasi_static_t2_s) \
             else 0.0
@@ -93,6 +152,7 @@ class _Ion:
         self.n_shot: int | None = None
         self.area_393 = 0.0
         self.lasers = {la: _Laser() for la in ("397", "866", "854", "729", "393")}
+        self.laser_list = tuple(self.lasers[k] for k in ("397", "866", "854", "729", "393"))
         self.pmt_segments: list[tuple[int, int, float]] = []
 
 
@@ -103,10 +163,17 @@ class VirtualNetwork:
     :param config: node truth; ``None`` loads the defaults.
     :param seed: master seed; components get independent streams via SeedSequence.spawn.
     :param lab_time_origin_s: lab time (s) of ``t_mu = 0`` for the drifts.
+    :param record_retention_s: node time (s) for which detector clicks stay readable behind
+        the newest finalised click time (see :mod:`ionlink.node.detectors`).
+
+    Detector inputs (PMTs, station detectors) are continuous click records: reading them is
+    non-consuming and idempotent, and every reader (TTL gates, a time tagger) sees the same
+    clicks, dark counts and dead time included, whether or not a gate was open.
     """
 
     def __init__(self, device_db: dict[str, Any], config: NodeConfig | None = None,
-                 seed: int = 0, lab_time_origin_s: float = 0.0):
+                 seed: int = 0, lab_time_origin_s: float = 0.0,
+                 record_retention_s: float = 5.0):
         self.cfg = config if config is not None else load_node_config()
         self.wiring = build_wiring(device_db)
         self.lab_time_origin_s = float(lab_time_origin_s)
@@ -120,19 +187,90 @@ class VirtualNetwork:
                                               cfg.fibre.phase_noise_correlation_time_s)
         self._fibre_noise_t_mu = 0
         self._drifts = self._make_drifts(np.random.default_rng(seqs[5]))
-        rho = np.zeros((3, 3, 3, 3), dtype=complex)
-        rho[S, S, S, S] = 1.0
-        self.rho = rho
+        # The joint state is kept in one of two forms: ``_pops`` = [p_A, p_B] when it is a
+        # product of diagonal (classical) states -- the usual state between attempts, where
+        # pumping, decay and dephasing reduce to 4x4 population transfers -- or the full
+        # 4-tensor ``_rho`` (``_pops`` None). ``self.rho`` materialises the full form.
+        self._rho: np.ndarray | None = None
+        self._pops: list[np.ndarray] | None = [_level(S), _level(S)]
         self._batch: PhotonBatch | None = None
         self._events: list[tuple[int, int, str, str, Any]] = []
         self._seq = 0
-        self._clicks: list[list[int]] = [[], []]
-        self._last_click = [-(1 << 62), -(1 << 62)]
+        self._make_records(seqs[6], record_retention_s)
+        self._heating_rate = cfg.motion.heating_rate_quanta_per_s
+        self._quench_rate = cfg.laser_854.quench_rate_at_full_amplitude_hz
+        self._repump_rate = cfg.laser_866.repump_rate_at_full_amplitude_hz
+        # device key -> (ion index, laser, laser state) it drives
+        self._switch_targets = {
+            dev: [(NODES.index(n), la, self.ions[NODES.index(n)].lasers[la]) for n, la in tg]
+            for dev, tg in self.wiring.switch.items()}
+        self._dds_targets = {
+            dev: (NODES.index(n), la, self.ions[NODES.index(n)].lasers[la])
+            for dev, (n, la) in self.wiring.dds.items()}
         ion = cfg.ion
         self._gamma12 = 1.0 / ion.p12_lifetime_s
         self._pulse_width = {k: cfg.readout.pulse_width_mu for k in self.wiring.pmt}
         self._pulse_width.update({k: cfg.station.pulse_width_mu for k in self.wiring.station})
         self._rates: dict[tuple, ionmod.RateMatrix] = {}
+
+    # ----------------------------------------------------------------- state
+    @property
+    def rho(self) -> np.ndarray:
+        """The joint state ``rho[a, b, a', b']`` (full form)."""
+        pops = self._pops
+        if pops is not None:
+            rho = np.zeros((LEVELS,) * 4, dtype=complex)
+            idx = np.arange(LEVELS)
+            rho[idx[:, None], idx[None, :], idx[:, None], idx[None, :]] = np.outer(*pops)
+            self._rho, self._pops = rho, None
+        return self._rho
+
+    @rho.setter
+    def rho(self, value: np.ndarray) -> None:
+        self._rho, self._pops = value, None
+
+    # ----------------------------------------------------------------- detectors
+    def _make_records(self, seq: np.random.SeedSequence, retention_s: float) -> None:
+        if not retention_s > 0:
+            raise ValueError(f"record_retention_s must be > 0 s, got {retention_s!r}")
+        self.record_retention_s = float(retention_s)
+        keep = int(round(retention_s * 1e9))
+        rngs = [np.random.default_rng(s) for s in seq.spawn(4)]
+        ro, st = self.cfg.readout, self.cfg.station
+        self._pmt_records = [ClickRecord(f"pmt_{n}", rngs[i], ro.pmt_dark_count_rate_hz, 0,
+                                         keep) for i, n in enumerate(NODES)]
+        dead = int(round(st.dead_time_s * 1e9))
+        self._station_records = [ClickRecord(f"det_station_{d}", rngs[2 + d],
+                                             st.dark_count_rate_hz, dead, keep)
+                                 for d in range(2)]
+        self._bg_final_mu = 0
+        self._bg_every_mu = max(keep // 4, 1)
+        # device keys and aliases -> ("pmt", node index) / ("station", detector)
+        self._inputs: dict[str, tuple[str, int]] = {}
+        for key, node in self.wiring.pmt.items():
+            self._inputs[key] = ("pmt", NODES.index(node))
+        for key, det in self.wiring.station.items():
+            self._inputs[key] = ("station", det)
+        for role, key in self.wiring.devices.items():
+            if key in self._inputs:
+                self._inputs[role] = self._inputs[key]
+
+    def _finalise_pmt(self, i: int, until: int) -> None:
+        rec = self._pmt_records[i]
+        if until <= rec.final_until:
+            return
+        ion = self.ions[i]
+        segs = ion.pmt_segments
+        rec.finalise(until, [s for s in segs if s[0] < until and s[2] > 0])
+        ion.pmt_segments = [(max(s0, until), s1, r) for s0, s1, r in segs if s1 > until]
+
+    def _finalise_background(self, t_mu: int) -> None:
+        """Finalise every record as far as it is known (bounds memory without readers)."""
+        self._bg_final_mu = t_mu
+        for rec in self._station_records:
+            rec.finalise(t_mu)
+        for i in range(2):
+            self._finalise_pmt(i, min(self.ions[i].t_mu, t_mu))
 
     # ----------------------------------------------------------------- truth and drifts
     def _make_drifts(self, rng: np.random.Generator) -> dict[str, Drift]:
@@ -168,6 +306,11 @@ class VirtualNetwork:
         c = self.cfg.laser_729
         base = c.transition_dds_hz_a if node == 0 else c.transition_dds_hz_b
         return base + self._drifts[f"729_{NODES[node]}"](lab_s)
+
+    def transition_e_dds_hz(self, node: int, lab_s: float) -> float:
+        """DDS frequency (Hz) resonant with the S-E line (second D5/2 sublevel)."""
+        return self.transition_729_dds_hz(node, lab_s) \
+            + self.cfg.laser_729.transition_e_offset_dds_hz
 
     def resonance_397_dds_hz(self, node: int, lab_s: float) -> float:
         return self.cfg.laser_397.resonance_dds_hz + self._drifts[f"397_{NODES[node]}"](lab_s)
@@ -236,6 +379,7 @@ class VirtualNetwork:
             f397 = self.resonance_397_dds_hz(i, lab_time_s)
             out[node] = {
                 "transition_729_dds_hz": self.transition_729_dds_hz(i, lab_time_s),
+                "transition_e_dds_hz": self.transition_e_dds_hz(i, lab_time_s),
                 "pi_time_s": self.pi_time_s(i, 1.0, 0.0, lab_time_s),
                 "rabi_scale": self.rabi_scale(i, lab_time_s),
                 "resonance_397_dds_hz": f397,
@@ -260,15 +404,20 @@ class VirtualNetwork:
         self._seq += 1
 
     def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
-        """Rising edges in ``[t_from_mu, t_to_mu)`` on a PMT or station detector."""
+        """Rising edges in ``[t_from_mu, t_to_mu)`` of a PMT or station detector (device
+        key or role alias); other inputs see none. Non-consuming and idempotent."""
+        which = self._inputs.get(device)
+        if which is None:
+            return EMPTY
         self.flush(t_to_mu)
-        node = self.wiring.pmt.get(device)
-        if node is not None:
-            return self._pmt_edges(NODES.index(node), t_from_mu, t_to_mu)
-        det = self.wiring.station.get(device)
-        if det is not None:
-            return self._station_edges(det, t_from_mu, t_to_mu)
-        return EMPTY
+        kind, k = which
+        if kind == "pmt":
+            self._advance(k, t_to_mu)
+            self._finalise_pmt(k, t_to_mu)
+            return self._pmt_records[k].query(t_from_mu, t_to_mu)
+        rec = self._station_records[k]
+        rec.finalise(t_to_mu)
+        return rec.query(t_from_mu, t_to_mu)
 
     def input_pulse_width_mu(self, device: str) -> int:
         return self._pulse_width.get(device, 10)
@@ -290,34 +439,34 @@ class VirtualNetwork:
                 t_mu is None or min(min(ts) for ts in self._batch.emit_times_mu if ts)
                 < t_mu):
             self._resolve_batch()
+        if t_mu is not None and t_mu - self._bg_final_mu > self._bg_every_mu:
+            self._finalise_background(t_mu)
 
     # ----------------------------------------------------------------- event dispatch
     def _process(self, t: int, device: str, attr: str, value: Any) -> None:
-        w = self.wiring
         if attr == "level":
-            targets = w.switch.get(device)
+            targets = self._switch_targets.get(device)
             if targets is None:
                 return
-            for node, laser in targets:
-                i = NODES.index(node)
+            for i, laser, las in targets:
                 self._advance(i, t)
-                las = self.ions[i].lasers[laser]
                 was_on = las.on
                 las.level = int(value)
-                self._after_change(i, laser, was_on, las.on, t)
+                las.update()
+                if laser == "393" and was_on and not las.on:
+                    self._emit(i, t)
         elif attr in ("dds", "att_db"):
-            target = w.dds.get(device)
+            target = self._dds_targets.get(device)
             if target is None:
                 return
-            node, laser = target
-            i = NODES.index(node)
+            i, laser, las = target
             self._advance(i, t)
-            las = self.ions[i].lasers[laser]
             was_on = las.on
             if attr == "dds":
                 las.set_dds(t, value)
             else:
                 las.att_db = float(value)
+            las.update()
             self._after_change(i, laser, was_on, las.on, t)
 
     def _after_change(self, i: int, laser: str, was_on: bool, now_on: bool, t: int) -> None:
@@ -331,13 +480,34 @@ class VirtualNetwork:
             return
         t0 = ion.t_mu
         dt = (t - t0) * 1e-9
-        lab = self.lab_time_s(t0)
-        las = ion.lasers
-        f397, f866, f854, f729, f393 = (las[k].field() for k in ("397", "866", "854", "729",
-                                                                   "393"))
+        l397, l866, l854, l729, l393 = ion.laser_list
+        f397, f866, f854, f729, f393 = l397.f, l866.f, l854.f, l729.f, l393.f
         if f393 > 0:
             ion.area_393 += f393 * f393 * dt
-        _, noise_phase = ion.noise.advance(dt)
+        pops = self._pops
+        if (pops is not None and pops[i][S] == 1.0 and f397 == 0 and f729 == 0
+                and self._batch is None):
+            # fast path: an ion exactly in S, no coherence anywhere, no 397/729: only the
+            # motion heats and the noise's (Markov) state runs on (applied when next needed)
+            ion.noise_lag_s += dt
+            ion.nbar += self._heating_rate * dt
+            if ion.n_shot is not None and self._heating_rate > 0:
+                ion.n_shot += int(self._rng.poisson(self._heating_rate * dt))
+            ion.t_mu = t
+            if t - ion.phase_t_mu > PHASE_SYNC_MU:
+                self._sync_phase(i, t)
+            return
+        lab = self.lab_time_s(t0)
+        if pops is not None and self._batch is None and f729 == 0:
+            # no coherence anywhere: the dephasing noise's phase has no effect; its
+            # (Markov) state is advanced over the whole skipped time when next needed
+            ion.noise_lag_s += dt
+            noise_phase = 0.0
+        else:
+            if ion.noise_lag_s:
+                ion.noise.advance(ion.noise_lag_s)
+                ion.noise_lag_s = 0.0
+            _, noise_phase = ion.noise.advance(dt)
         if f397 > 0:
             self._readout_segment(i, t0, t, f397, f866, f854, lab)
         else:
@@ -346,12 +516,29 @@ class VirtualNetwork:
                 noise_phase = 0.0
             self._incoherent(i, dt, f866, f854, noise_phase)
             self._heat(ion, dt)
-        ion.atom_phase_turns = math.fmod(
-            ion.atom_phase_turns + self.transition_729_dds_hz(i, lab) * dt, 1.0)
         ion.t_mu = t
+        if t - ion.phase_t_mu > PHASE_SYNC_MU:
+            self._sync_phase(i, t)
+
+    def _sync_phase(self, i: int, t: int) -> None:
+        """Bring the atom phases of ion ``i`` to ``t`` (exact integral of the drifting
+        transition frequency)."""
+        ion = self.ions[i]
+        t0 = ion.phase_t_mu
+        if t <= t0:
+            return
+        c = self.cfg.laser_729
+        base = c.transition_dds_hz_a if i == 0 else c.transition_dds_hz_b
+        dt = (t - t0) * 1e-9
+        turns = base * dt + self._drifts[f"729_{NODES[i]}"].integral(self.lab_time_s(t0),
+                                                                      self.lab_time_s(t))
+        ion.atom_phase_turns = math.fmod(ion.atom_phase_turns + turns, 1.0)
+        ion.atom_phase_e_turns = math.fmod(
+            ion.atom_phase_e_turns + turns + c.transition_e_offset_dds_hz * dt, 1.0)
+        ion.phase_t_mu = t
 
     def _heat(self, ion: _Ion, dt: float) -> None:
-        rate = self.cfg.motion.heating_rate_quanta_per_s
+        rate = self._heating_rate
         ion.nbar += rate * dt
         if ion.n_shot is not None and rate > 0:
             ion.n_shot += int(self._rng.poisson(rate * dt))
@@ -374,19 +561,55 @@ class VirtualNetwork:
     def _incoherent(self, i: int, dt: float, f866: float, f854: float,
                     noise_phase: float) -> None:
         """Free evolution / 854, 866 pumping for ``dt`` seconds, with dephasing."""
-        cfg = self.cfg
-        r854 = cfg.laser_854.quench_rate_at_full_amplitude_hz * f854 * f854
-        r866 = cfg.laser_866.repump_rate_at_full_amplitude_hz * f866 * f866
+        r854 = self._quench_rate * f854 * f854
+        r866 = self._repump_rate * f866 * f866
         batch = self._batch
         if batch is not None and r854 == 0 and r866 == 0:
             # photons pending: keep the unitary part exact, defer the weak non-unitary part
             if noise_phase != 0.0:
-                batch.apply_unitary(i, np.diag([1.0, np.exp(-1j * noise_phase), 1.0]))
+                u = np.ones(LEVELS, dtype=complex)
+                u[D] = u[E] = np.exp(-1j * noise_phase)
+                batch.apply_unitary(i, np.diag(u), diagonal=True)
             batch.deferred_s[i] += dt
             return
         if batch is not None:
             self._resolve_batch()
+        pumped = r854 > 0 or r866 > 0
+        if self._pops is not None:
+            if self._pops[i][S] == 1.0:
+                return      # exactly in S: nothing leaves S without 397
+            v = self._rate_matrix(r854, r866, 0.0).transfer(dt) @ self._pops[i]
+            if pumped and 1.0 - v[S] <= SNAP_FLOOR:
+                v = _level(S)
+            self._pops[i] = v
+            return
         self.rho = self._free_channel(self.rho, i, dt, r854, r866, noise_phase)
+        if pumped:
+            self._snap_to_s(i)
+
+    def _snap_to_s(self, i: int) -> None:
+        """After pumping: if every element of ion ``i`` outside ``|S><S|`` is below
+        SNAP_FLOOR (numerical residue such as exp(-rate t) ~ 1e-25 after a quench), set them
+        to zero so the ion is exactly in S (and free evolution can be skipped)."""
+        t = self.rho if i == 0 else self.rho.transpose(1, 0, 3, 2)
+        block = t[S, :, S, :]
+        p = float(np.real(np.trace(block)))
+        if abs(1.0 - p) > SNAP_FLOOR:
+            return
+        rest = t.copy()
+        rest[S, :, S, :] = 0.0
+        if np.abs(rest).max() > SNAP_FLOOR:
+            return
+        other = block / p
+        off = other - np.diag(np.diag(other))
+        if not off.any():   # product of classical states: switch to the population form
+            pops = [_level(S), np.clip(np.real(np.diag(other)), 0.0, None)]
+            self._pops = pops if i == 0 else pops[::-1]
+            self._rho = None
+            return
+        out = np.zeros_like(t)
+        out[S, :, S, :] = other
+        self.rho = out if i == 0 else out.transpose(1, 0, 3, 2)
 
     def _free_channel(self, rho: np.ndarray, i: int, dt: float, r854: float, r866: float,
                       noise_phase: float) -> np.ndarray:
@@ -399,19 +622,25 @@ class VirtualNetwork:
         coh = np.outer(diag, diag).astype(complex)
         damp = math.exp(-(extra + markov) * dt)
         phase = complex(math.cos(noise_phase), -math.sin(noise_phase)) * damp
-        coh[D, S] *= phase
-        coh[S, D] *= phase.conjugate()
+        # the S-D and S-E lines see the same detuning noise (same laser; the Zeeman
+        # sensitivities are taken equal); D-E coherence keeps only the Markovian part
+        for d in (D, E):
+            coh[d, S] *= phase
+            coh[S, d] *= phase.conjugate()
+        coh[D, E] *= damp
+        coh[E, D] *= damp
         return ionmod.apply_incoherent(rho, p, coh, i)
 
-    def _laser_phase_rad(self, i: int, t_mu: int, with_offset: bool = True) -> float:
-        """729 laser phase relative to the atom (rad) at ``t_mu`` (``with_offset=False``:
-        the running carrier without the programmed phase offset)."""
+    def _laser_phase_rad(self, i: int, t_mu: int, with_offset: bool = True,
+                         level: int = D) -> float:
+        """729 laser phase relative to the atom's S-``level`` line (rad) at ``t_mu``
+        (``with_offset=False``: the running carrier without the programmed phase offset)."""
         ion = self.ions[i]
+        self._sync_phase(i, t_mu)
         las = ion.lasers["729"]
         passes = self.cfg.laser_729.aom_passes
-        return TWO_PI * passes * (las.phase_turns(t_mu, with_offset) - ion.atom_phase_turns
-                                  - self.transition_729_dds_hz(i, self.lab_time_s(t_mu))
-                                  * (t_mu - ion.t_mu) * 1e-9)
+        atom = ion.atom_phase_e_turns if level == E else ion.atom_phase_turns
+        return TWO_PI * passes * (las.phase_turns(t_mu, with_offset) - atom)
 
     def _pulse_729(self, i: int, t0: int, t1: int, field: float, noise_detuning: float,
                    lab: float) -> None:
@@ -419,7 +648,13 @@ class VirtualNetwork:
         cfg = self.cfg
         las = ion.lasers["729"]
         passes = cfg.laser_729.aom_passes
+        # the pulse drives the S-D or the S-E line, whichever is nearer (the other is MHz
+        # away: off-resonant coupling (Omega/Delta)^2 ~ 1e-3 is neglected)
         f_t = self.transition_729_dds_hz(i, lab)
+        f_e = f_t + cfg.laser_729.transition_e_offset_dds_hz
+        level = D
+        if abs(las.dds.frequency_hz - f_e) < abs(las.dds.frequency_hz - f_t):
+            level, f_t = E, f_e
         detuning = TWO_PI * passes * (las.dds.frequency_hz - f_t) - noise_detuning
         if ion.n_shot is None:
             nbar = ion.nbar
@@ -427,10 +662,10 @@ class VirtualNetwork:
         omega = self.omega_729(i, field, lab) * ionmod.debye_waller(
             ion.n_shot, cfg.motion.lamb_dicke_729)
         dt = (t1 - t0) * 1e-9
-        phi0 = self._laser_phase_rad(i, t0)
+        phi0 = self._laser_phase_rad(i, t0, level=level)
         # laser phase relative to the atom at the end of the pulse
         phi1 = phi0 + TWO_PI * passes * (las.dds.frequency_hz - f_t) * dt
-        u = ionmod.rotation(omega, detuning, dt, phi0, phi1)
+        u = ionmod.rotation(omega, detuning, dt, phi0, phi1, level)
         if self._batch is not None:
             self._batch.apply_unitary(i, u)
         else:
@@ -447,8 +682,10 @@ class VirtualNetwork:
         det = TWO_PI * cfg.laser_397.aom_passes * (
             ion.lasers["397"].dds.frequency_hz - self.resonance_397_dds_hz(i, lab))
         r_sc = ionmod.scattering_rate(self._gamma12, sat, det)
-        pops = np.clip(ionmod.reduced_populations(self.rho, i), 0, None)
-        level = int(self._rng.choice(3, p=pops / pops.sum()))
+        classical = self._pops is not None
+        pops = self._pops[i] if classical else ionmod.reduced_populations(self.rho, i)
+        pops = np.clip(pops, 0, None)
+        level = int(self._rng.choice(LEVELS, p=pops / pops.sum()))
         measured = level
         r854 = cfg.laser_854.quench_rate_at_full_amplitude_hz * f854 * f854
         r866 = cfg.laser_866.repump_rate_at_full_amplitude_hz * f866 * f866
@@ -471,9 +708,12 @@ class VirtualNetwork:
             if t_next < t1:
                 col = q[:, level].copy()
                 col[level] = 0
-                level = int(self._rng.choice(3, p=col / col.sum()))
+                level = int(self._rng.choice(LEVELS, p=col / col.sum()))
             t = t_next
-        self.rho = ionmod.project(self.rho, i, measured, level)
+        if classical:
+            self._pops[i] = _level(level)
+        else:
+            self.rho = ionmod.project(self.rho, i, measured, level)
         # motion: Doppler cooling with 866 on, otherwise heating
         dt = (t1 - t0) * 1e-9
         if r866 > 0:
@@ -498,13 +738,34 @@ class VirtualNetwork:
             return
         # the photon-generation lasers are phase-locked to the node's 729 laser carrier, so
         # the heralded coherence is referenced to it (programmed phase offsets excluded)
-        phi = self._laser_phase_rad(i, t, with_offset=False)
-        k0 = np.diag([math.sqrt(1 - alpha), 1.0, 1.0]).astype(complex)
-        k1 = np.zeros((3, 3), dtype=complex)
-        k1[D, S] = math.sqrt(alpha) * complex(math.cos(phi), -math.sin(phi))
+        k0 = np.eye(LEVELS, dtype=complex)
+        k0[S, S] = math.sqrt(1 - alpha)
+        proto = self.cfg.protocol
+        if proto.scheme == "two_photon":
+            # bichromatic Raman: S -> D + H photon or S -> E + V photon; V leaves the node
+            # one time bin later (polarisation -> time-bin converter)
+            late = t + int(round(proto.time_bin_separation_s * 1e9))
+            photons = [(self._emission_kraus(i, t, D, alpha / 2), t),
+                       (self._emission_kraus(i, t, E, alpha / 2), late)]
+            splits = ((D, alpha / 2), (E, alpha / 2))
+        else:
+            photons = [(self._emission_kraus(i, t, D, alpha), t)]
+            splits = ((D, alpha),)
         if self._batch is None:
-            self._batch = PhotonBatch.start(self.rho)
-        self._batch.emit(i, k0, k1, t)
+            if self._pops is not None:
+                self._batch = PhotonBatch.start(None, [p.copy() for p in self._pops])
+            else:
+                self._batch = PhotonBatch.start(self.rho)
+        self._batch.emit(i, k0, photons, splits)
+
+    def _emission_kraus(self, i: int, t: int, level: int, p: float) -> np.ndarray:
+        """``sqrt(p) exp(-i phi) |level><S|``: the photon-generation lasers are phase-locked
+        to the node's 729 laser carrier, so the coherence is referenced to it (programmed
+        phase offsets excluded)."""
+        phi = self._laser_phase_rad(i, t, with_offset=False, level=level)
+        k1 = np.zeros((LEVELS, LEVELS), dtype=complex)
+        k1[level, S] = math.sqrt(p) * complex(math.cos(phi), -math.sin(phi))
+        return k1
 
     def _fibre_phase(self, t_mu: int) -> float:
         dt = (t_mu - self._fibre_noise_t_mu) * 1e-9
@@ -516,86 +777,150 @@ class VirtualNetwork:
             + self._fibre_noise.x
 
     def _resolve_batch(self) -> None:
-        """Detect the batch's photons: sample one outcome, collapse the ions, queue clicks."""
+        """Detect the batch's photons: sample one outcome, collapse the ions, queue clicks.
+
+        No click at all is sampled first when the ions entered the batch in a product
+        state (the usual attempt): its probability and state then factorise per node (lost
+        photons do not interfere), so most (failed) attempts skip the joint computation.
+        """
         batch, self._batch = self._batch, None
-        t_first = min(min(ts) for ts in batch.emit_times_mu if ts)
+        t_first = batch.first_emission_mu()
         lab = self.lab_time_s(t_first)
         eta = (self.photon_efficiency(0, lab), self.photon_efficiency(1, lab))
-        kraus, clicks = outcome_kraus(batch, eta, self._fibre_phase(t_first))
-        rho = batch.rho0.reshape(9, 9)
+        phase = self._fibre_phase(t_first)
+        if batch.pops is not None and batch.monomial:
+            # classical product state, photon generation and phases only: the no-click
+            # populations follow from the generation probabilities
+            pops = batch.no_click_populations(eta)
+            p_none = [float(v.sum()) for v in pops]
+            if self._rng.random() < p_none[0] * p_none[1]:
+                self._pops = [np.clip(v / p, 0.0, None) for v, p in zip(pops, p_none,
+                                                                         strict=True)]
+                self._rho = None
+                self._finish_batch(batch, None)
+                return
+            marginals = batch.marginals
+            batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
+        else:
+            marginals = batch.marginals
+            if marginals is None:
+                marginals = _product_marginals(batch.rho0)
+        if marginals is not None and not batch.monomial:
+            posts = [_no_click_map(batch.branches[i], marginals[i], eta[i]) for i in range(2)]
+            p_none = [float(np.real(np.trace(p))) for p in posts]
+            if self._rng.random() < p_none[0] * p_none[1]:
+                posts = [p / n for p, n in zip(posts, p_none, strict=True)]
+                if not any((p - np.diag(np.diag(p))).any() for p in posts):
+                    self._pops = [np.clip(np.real(np.diag(p)), 0.0, None) for p in posts]
+                    self._rho = None
+                    self._finish_batch(batch, None)
+                else:
+                    self._finish_batch(batch, np.einsum("ik,jl->ijkl", *posts))
+                return
+            if batch.rho0 is None:
+                batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
+        kraus, clicks = outcome_kraus(batch, eta, phase, self.cfg.station.mode_overlap)
+        n = LEVELS * LEVELS
+        rho = batch.rho0.reshape(n, n)
         unnorm = kraus @ rho @ kraus.conj().transpose(0, 2, 1)
-        probs = np.clip(np.real(np.einsum("kii->k", unnorm)), 0, None)
+        # outcomes the station cannot tell apart (which photon was lost, which mode a
+        # partially distinguishable photon was in) are one observed outcome: their sum
+        # is the state conditioned on what the detectors saw
+        groups: dict[tuple, int] = {}
+        index = np.array([groups.setdefault(c, len(groups)) for c in clicks])
+        member = np.zeros((len(groups), len(index)), dtype=complex)  # BLAS, not mixed
+        member[index, np.arange(len(index))] = 1.0
+        observed = (member @ unnorm.reshape(len(index), n * n)).reshape(-1, n, n)
+        clicks = list(groups)
+        probs = np.clip(np.real(np.einsum("kii->k", observed)), 0, None)
+        if marginals is not None and () in groups:
+            probs[groups[()]] = 0.0     # "no click" was already decided against
         k = int(self._rng.choice(len(probs), p=probs / probs.sum()))
-        new = (unnorm[k] / probs[k]).reshape(3, 3, 3, 3)
+        self._finish_batch(batch, (observed[k] / probs[k]).reshape((LEVELS,) * 4))
+        if clicks[k]:
+            self._queue_clicks(batch, clicks[k], lab)
+
+    def _finish_batch(self, batch: PhotonBatch, new: np.ndarray | None) -> None:
+        """Set the post-detection state (``None``: already set in population form) and
+        apply the free evolution deferred while the photons were in flight."""
+        if new is None:
+            for i in range(2):
+                if batch.deferred_s[i] > 0:
+                    self._pops[i] = self._rate_matrix(0.0, 0.0, 0.0).transfer(
+                        batch.deferred_s[i]) @ self._pops[i]
+            return
         for i in range(2):
             if batch.deferred_s[i] > 0:
                 new = self._free_channel(new, i, batch.deferred_s[i], 0.0, 0.0, 0.0)
         self.rho = new
-        if clicks[k]:
-            self._queue_clicks(batch, clicks[k], lab)
 
     def _queue_clicks(self, batch: PhotonBatch, clicks: tuple, lab: float) -> None:
         ph, st = self.cfg.photon, self.cfg.station
         rng = self._photon_rng
+        # a click cannot precede the emission (matters only for zero-length fibres)
+        t_min = min(min(ts) for ts in batch.emit_times_mu if ts)
         for det, mode in clicks:
             arrivals = [batch.emit_times_mu[i][mode] * 1e-9 + self.fibre_delay_s(i, lab)
                         for i in range(2) if len(batch.emit_times_mu[i]) > mode]
             t = (sum(arrivals) / len(arrivals)
                  + sample_wavepacket(rng, ph.wavepacket_shape, ph.wavepacket_time_s)
                  + (rng.normal(0.0, st.timing_jitter_s) if st.timing_jitter_s > 0 else 0.0))
-            bisect.insort(self._clicks[det], int(round(t * 1e9)))
-
-    # ----------------------------------------------------------------- inputs
-    def _station_edges(self, det: int, t0: int, t1: int) -> np.ndarray:
-        st = self.cfg.station
-        pending = self._clicks[det]
-        lo = bisect.bisect_left(pending, t0)
-        hi = bisect.bisect_left(pending, t1)
-        times = pending[lo:hi]
-        del pending[:hi]
-        n_dark = self._rng.poisson(st.dark_count_rate_hz * (t1 - t0) * 1e-9) if t1 > t0 else 0
-        if n_dark:
-            times = times + self._rng.integers(t0, t1, size=n_dark).tolist()
-            times.sort()
-        if not times:
-            return EMPTY
-        dead = int(round(st.dead_time_s * 1e9))
-        out = []
-        last = self._last_click[det]
-        for t in times:
-            if t - last >= dead:
-                out.append(t)
-                last = t
-        self._last_click[det] = last
-        return np.array(out, dtype=np.int64)
-
-    def _pmt_edges(self, i: int, t0: int, t1: int) -> np.ndarray:
-        self._advance(i, t1)
-        ion = self.ions[i]
-        dark = self.cfg.readout.pmt_dark_count_rate_hz
-        rng = self._rng
-        parts = []
-        n = rng.poisson(dark * (t1 - t0) * 1e-9) if t1 > t0 else 0
-        if n:
-            parts.append(rng.integers(t0, t1, size=n))
-        keep = []
-        for s0, s1, rate in ion.pmt_segments:
-            if s1 > t1:
-                keep.append((max(s0, t1), s1, rate))
-            a, b = max(s0, t0), min(s1, t1)
-            if b > a and rate > 0:
-                n = rng.poisson(rate * (b - a) * 1e-9)
-                if n:
-                    parts.append(rng.integers(a, b, size=n))
-        ion.pmt_segments = keep
-        if not parts:
-            return EMPTY
-        out = np.concatenate(parts).astype(np.int64)
-        out.sort()
-        return out
+            self._station_records[det].add_signal([max(int(round(t * 1e9)), t_min)])
 
     # ----------------------------------------------------------------- inspection
     def joint_density_matrix(self) -> np.ndarray:
-        """The two ions' 9x9 density matrix (basis |a b>, levels S, D, D3/2) as currently
-        processed (call :meth:`flush` first)."""
-        return self.rho.reshape(9, 9).copy()
+        """The two ions' 16x16 density matrix (basis |a b>, a and b in the levels S, D,
+        D3/2, E of :mod:`ionlink.node.ion`) as currently processed (call :meth:`flush`
+        first)."""
+        n = LEVELS * LEVELS
+        return self.rho.reshape(n, n).copy()
+
+    # ----------------------------------------------------------------- lasers (wavemeter)
+    @property
+    def optical(self):
+        """The nodes' lasers as a wavemeter sees them (:class:`ionlink.node.lasers.NodeLasers`,
+        created on first use; 397/729 drift with this network's resonance drifts)."""
+        lasers = self.__dict__.get("_optical")
+        if lasers is None:
+            from ionlink.node.lasers import NodeLasers
+
+            def resonance(laser: str, i: int, lab_s: float) -> float:
+                if laser == "397":
+                    return self.resonance_397_dds_hz(i, lab_s)
+                return self.transition_729_dds_hz(i, lab_s)
+
+            passes = {"397": self.cfg.laser_397.aom_passes,
+                      "729": self.cfg.laser_729.aom_passes}
+            # a seed fixed by the master seed, drawn from no generator the physics uses
+            seed = int(self._drifts["temperature"].phase * 1e15)
+            lasers = self.__dict__["_optical"] = NodeLasers(
+                self.lab_time_s, resonance, passes, seed, self.cfg.drift.grid_step_s)
+        return lasers
+
+    def optical_frequency_hz(self, laser: str, node: str, t_mu: int) -> float:
+        """Optical frequency (Hz) of ``laser`` (``"397"``, ``"866"``, ``"854"``, ``"729"``,
+        ``"393"``) of node ``"a"``/``"b"`` at core time ``t_mu``, actuator included."""
+        return self.optical.optical_frequency_hz(laser, node, t_mu)
+
+    def attach_laser_actuator(self, laser: str, node: str, device: str, kind: str = "dac",
+                              channel: int = 0, hz_per_unit: float | None = None,
+                              reference: float = 0.0) -> None:
+        """Hook: make a DAC channel (``kind="dac"``, Hz per volt) or a DDS frequency
+        (``kind="dds"``, Hz per DDS Hz) of ``device`` (device_db key) the laser's frequency
+        actuator; ``hz_per_unit=None`` takes the node's true tuning
+        (:func:`ionlink.node.lasers.default_tuning`). From then on every output event of the
+        core is also shown to the lasers (this instance's ``output`` is wrapped once)."""
+        from ionlink.node.lasers import Actuator, default_tuning
+
+        self.optical.check(laser, node)
+        k = default_tuning(kind, laser) if hz_per_unit is None else float(hz_per_unit)
+        self.optical.attach(laser, node, Actuator(kind, device, int(channel), k,
+                                                  float(reference)))
+        if "output" not in self.__dict__:
+            buffered = VirtualNetwork.output.__get__(self)
+            observe = self.optical.observe
+
+            def output(t_mu: int, device: str, attr: str, value: Any) -> None:
+                observe(t_mu, device, attr, value)
+                buffered(t_mu, device, attr, value)
+            self.output = output

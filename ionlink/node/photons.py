@@ -1,97 +1,219 @@
 """Photons from the nodes to the heralding station: emission, loss, interference, detection.
 
 Emissions of one attempt are collected in a :class:`PhotonBatch` as *branches* per node: a
-branch is the tuple of photon modes the node emitted (mode = index of the 393 pulse within the
-batch) and the 3x3 operator it applied to that ion (the emission Kraus operator followed by any
-unitary the ion saw since). When the batch is resolved, photons are lost with probability
-``1 - eta`` (the environment keeps which photon was lost) and the survivors meet on a 50:50 beam
-splitter: node A's mode goes to detectors 0/1 with amplitudes (1, 1)/sqrt2, node B's with
-exp(i phi) (1, -1)/sqrt2 (phi = fibre phase). Photon-number states of the detector modes are
-orthogonal outcomes; non-number-resolving detectors click for each occupied detector mode. The
-result is a set of Kraus operators on the two ions, one per distinguishable outcome.
+branch is the tuple of photon modes the node emitted and the operator it applied to that ion
+(the emission Kraus operator followed by any unitary the ion saw since). A *mode* is one
+temporal slot of one emission (index into the node's ``emit_times_mu``): a single-photon
+emission opens one mode, a two-photon (time-bin) emission two (early, late); mode ``m`` of
+node A meets mode ``m`` of node B.
+
+When the batch is resolved, photons are lost with probability ``1 - eta`` (the environment
+keeps which photon was lost) and the survivors meet on a 50:50 beam splitter: node A's mode
+goes to detectors 0/1 with amplitudes (1, 1)/sqrt2, node B's with exp(i phi) (1, -1)/sqrt2
+(phi = fibre phase). Imperfect mode matching: node B's photon is in A's mode with amplitude
+sqrt(M) and in an orthogonal mode with sqrt(1 - M) (M = ``station.mode_overlap``); the two do
+not interfere but the detectors cannot tell them apart. Photon-number states of the detector
+modes are orthogonal outcomes; non-number-resolving detectors click once per occupied
+(detector, mode). The result is a set of Kraus operators on the two ions, one per
+distinguishable outcome.
+
+The outcome structure only depends on the branches' photon tuples, so it is compiled once per
+structure (:func:`_template`) and evaluated with numpy for the current eta, phase and overlap.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+
+from ionlink.node.ion import LEVELS, S
 
 INV_SQRT2 = 1 / math.sqrt(2)
 
 
-@dataclass
 class PhotonBatch:
-    """Emissions waiting to be resolved together (they interfere at the station)."""
+    """Emissions waiting to be resolved together (they interfere at the station).
 
-    rho0: np.ndarray
-    branches: list[list[tuple[tuple[int, ...], np.ndarray]]]
-    emit_times_mu: list[list[int]] = field(default_factory=lambda: [[], []])
-    deferred_s: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    The operations on each node (emissions, unitaries) are logged and turned into
+    ``branches`` only when needed: a batch that entered in a classical product state
+    (``pops``) and saw no coherent (non-diagonal) operation can be resolved to "no click"
+    from the logged photon-generation probabilities alone (:meth:`no_click_populations`).
+    """
+
+    def __init__(self, rho0: np.ndarray | None, pops: list[np.ndarray] | None = None):
+        if rho0 is None and pops is None:
+            raise ValueError("a photon batch needs the joint state or the ions' populations")
+        self.rho0 = rho0
+        #: population vectors of the ions when they entered as a classical product state
+        self.pops = pops
+        self.emit_times_mu: list[list[int]] = [[], []]
+        self.deferred_s = [0.0, 0.0]
+        #: only diagonal (phase) unitaries were applied: the no-click map is classical
+        self.monomial = True
+        self._log: list[list[tuple]] = [[], []]
+        self._branches: list | None = None
 
     @classmethod
-    def start(cls, rho: np.ndarray) -> PhotonBatch:
-        eye = np.eye(3, dtype=complex)
-        return cls(rho0=rho, branches=[[((), eye)], [((), eye)]])
+    def start(cls, rho: np.ndarray | None, pops: list[np.ndarray] | None = None
+              ) -> PhotonBatch:
+        return cls(rho, pops)
 
-    def emit(self, ion: int, k0: np.ndarray, k1: np.ndarray, t_mu: int) -> None:
-        """Node ``ion`` emits (Kraus k1, photon in the next mode) or not (k0)."""
-        mode = len(self.emit_times_mu[ion])
-        self.emit_times_mu[ion].append(t_mu)
-        new = []
-        for photons, op in self.branches[ion]:
-            new.append((photons, k0 @ op))
-            new.append((photons + (mode,), k1 @ op))
-        self.branches[ion] = new
+    @property
+    def marginals(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ions' density matrices if they entered as a (classical) product state."""
+        if self.pops is None:
+            return None
+        return tuple(np.diag(p).astype(complex) for p in self.pops)
 
-    def apply_unitary(self, ion: int, u: np.ndarray) -> None:
-        self.branches[ion] = [(ph, u @ op) for ph, op in self.branches[ion]]
+    def emit(self, ion: int, k0: np.ndarray, photons: list[tuple[np.ndarray, int]],
+             splits: tuple[tuple[int, float], ...] = ()) -> None:
+        """Node ``ion`` emits nothing (Kraus ``k0``) or one photon, in the new mode of one of
+        ``photons`` = [(Kraus, emission time in mu), ...] (one new mode per entry).
+        ``splits`` = ((level reached, probability), ...) per photon entry, for the classical
+        no-click map."""
+        modes = []
+        for _, t_mu in photons:
+            modes.append(len(self.emit_times_mu[ion]))
+            self.emit_times_mu[ion].append(int(t_mu))
+        self._log[ion].append(("emit", k0, photons, modes, splits))
+        if not splits:
+            self.monomial = False
+        self._branches = None
+
+    def apply_unitary(self, ion: int, u: np.ndarray, diagonal: bool = False) -> None:
+        """A unitary on one ion while the photons fly (``diagonal``: known to be diagonal)."""
+        if not diagonal and np.count_nonzero(u - np.diag(np.diagonal(u))):
+            self.monomial = False
+        self._log[ion].append(("u", u))
+        self._branches = None
+
+    @property
+    def branches(self) -> list[list[tuple[tuple[int, ...], np.ndarray]]]:
+        """Per node: (photon modes emitted, operator applied to the ion) per branch."""
+        if self._branches is None:
+            eye = np.eye(LEVELS, dtype=complex)
+            out = []
+            for log in self._log:
+                br = [((), eye)]
+                for entry in log:
+                    if entry[0] == "u":
+                        br = [(ph, entry[1] @ op) for ph, op in br]
+                        continue
+                    _, k0, photons, modes, _ = entry
+                    new = []
+                    for ph, op in br:
+                        new.append((ph, k0 @ op))
+                        for mode, (k1, _) in zip(modes, photons, strict=True):
+                            new.append((ph + (mode,), k1 @ op))
+                    br = new
+                out.append(br)
+            self._branches = out
+        return self._branches
+
+    def no_click_populations(self, eta: tuple[float, float]) -> list[np.ndarray]:
+        """Unnormalised populations of each ion given that no photon was detected (each
+        photon lost with probability 1 - eta); needs ``pops`` and ``monomial``."""
+        out = []
+        for i in range(2):
+            v = self.pops[i].tolist()
+            loss = 1.0 - eta[i]
+            for entry in self._log[i]:
+                if entry[0] != "emit":
+                    continue
+                p_s = v[S]
+                for level, p in entry[4]:
+                    v[S] -= p_s * p
+                    v[level] += p_s * p * loss
+            out.append(np.array(v))
+        return out
+
+    def first_emission_mu(self) -> int:
+        return min(min(ts) for ts in self.emit_times_mu if ts)
 
 
-def outcome_kraus(batch: PhotonBatch, eta: tuple[float, float], phase: float
-                  ) -> tuple[np.ndarray, list[tuple[tuple[int, int], ...]]]:
-    """Kraus operators (k, 9, 9) on the ion pair and, per operator, the clicked
-    (detector, mode) pairs."""
-    amp = [(INV_SQRT2, INV_SQRT2),
-           (complex(math.cos(phase), math.sin(phase)) * INV_SQRT2,
-            -complex(math.cos(phase), math.sin(phase)) * INV_SQRT2)]
-    br_a, br_b = batch.branches
-    coeffs: dict[tuple, np.ndarray] = {}
-    for ia, (ph_a, _) in enumerate(br_a):
-        for ib, (ph_b, _) in enumerate(br_b):
+@dataclass(frozen=True)
+class _Template:
+    """Compiled outcome structure: one row per amplitude term."""
+
+    key: np.ndarray        # outcome index of the term
+    ia: np.ndarray         # branch of node A
+    ib: np.ndarray         # branch of node B
+    const: np.ndarray      # beam-splitter signs, 1/sqrt2 factors, sqrt(n!) (real)
+    powers: np.ndarray     # (terms, 6): kept A, lost A, kept B, lost B, B in A's mode, B orth.
+    clicks: list[tuple[tuple[int, int], ...]]
+    n_keys: int
+
+
+@lru_cache(maxsize=256)
+def _template(photons_a: tuple[tuple[int, ...], ...], photons_b: tuple[tuple[int, ...], ...],
+              flavours: tuple[int, ...]) -> _Template:
+    sign = [(1.0, 1.0), (1.0, -1.0)]
+    keys: dict[tuple, int] = {}
+    rows = []
+    for ia, ph_a in enumerate(photons_a):
+        for ib, ph_b in enumerate(photons_b):
             photons = [(0, m) for m in ph_a] + [(1, m) for m in ph_b]
             for alive in itertools.product((True, False), repeat=len(photons)):
-                w = 1.0
-                lost = []
-                kept = []
-                for ph, ok in zip(photons, alive, strict=True):
-                    w *= math.sqrt(eta[ph[0]] if ok else 1 - eta[ph[0]])
-                    (kept if ok else lost).append(ph)
-                if w == 0:
-                    continue
+                kept = [p for p, ok in zip(photons, alive, strict=True) if ok]
+                lost = tuple(sorted(p for p, ok in zip(photons, alive, strict=True) if not ok))
+                ka = sum(1 for p in kept if p[0] == 0)
+                kb = len(kept) - ka
+                la = sum(1 for p in lost if p[0] == 0)
+                lb = len(lost) - la
+                flav_choices = [(0,) if node == 0 else flavours for node, _ in kept]
                 for dets in itertools.product((0, 1), repeat=len(kept)):
-                    a = w
-                    occ: dict[tuple[int, int], int] = {}
-                    for (node, mode), d in zip(kept, dets, strict=True):
-                        a *= amp[node][d]
-                        occ[(d, mode)] = occ.get((d, mode), 0) + 1
-                    # (a^dag)^n |0> = sqrt(n!) |n>; assignments reaching one |n> add coherently
-                    for n in occ.values():
-                        a *= math.sqrt(math.factorial(n))
-                    key = (tuple(sorted(lost)), tuple(sorted(occ.items())))
-                    c = coeffs.get(key)
-                    if c is None:
-                        c = coeffs[key] = np.zeros((len(br_a), len(br_b)), dtype=complex)
-                    c[ia, ib] += a
-    keys = list(coeffs)
-    cstack = np.array([coeffs[k] for k in keys])
+                    for flav in itertools.product(*flav_choices):
+                        a = 1.0
+                        occ: dict[tuple[int, int, int], int] = {}
+                        for (node, mode), d, f in zip(kept, dets, flav, strict=True):
+                            a *= sign[node][d] * INV_SQRT2
+                            occ[(d, mode, f)] = occ.get((d, mode, f), 0) + 1
+                        # (a^dag)^n |0> = sqrt(n!) |n>; assignments reaching one |n> add
+                        for n in occ.values():
+                            a *= math.sqrt(math.factorial(n))
+                        key = (lost, tuple(sorted(occ.items())))
+                        k = keys.setdefault(key, len(keys))
+                        n_par = sum(1 for (node, _), f in zip(kept, flav, strict=True)
+                                    if node == 1 and f == 0)
+                        rows.append((k, ia, ib, a, ka, la, kb, lb, n_par, kb - n_par))
+    arr = np.array(rows, dtype=float).reshape(-1, 10)
+    clicks = [()] * len(keys)
+    for (_, occ), k in keys.items():
+        clicks[k] = tuple(sorted({(d, m) for (d, m, _), _n in occ}))
+    return _Template(key=arr[:, 0].astype(np.intp), ia=arr[:, 1].astype(np.intp),
+                     ib=arr[:, 2].astype(np.intp), const=arr[:, 3],
+                     powers=arr[:, 4:].astype(np.intp), clicks=clicks, n_keys=len(keys))
+
+
+def outcome_kraus(batch: PhotonBatch, eta: tuple[float, float], phase: float,
+                  mode_overlap: float = 1.0
+                  ) -> tuple[np.ndarray, list[tuple[tuple[int, int], ...]]]:
+    """Kraus operators (k, L*L, L*L) on the ion pair (L = LEVELS) and, per operator, the
+    clicked (detector, mode) pairs."""
+    br_a, br_b = batch.branches
+    flavours = tuple(f for f, w in ((0, mode_overlap), (1, 1 - mode_overlap)) if w > 0)
+    tpl = _template(tuple(ph for ph, _ in br_a), tuple(ph for ph, _ in br_b), flavours)
+    base = np.array([math.sqrt(eta[0]), math.sqrt(1 - eta[0]), math.sqrt(eta[1]),
+                     math.sqrt(1 - eta[1]), math.sqrt(mode_overlap),
+                     math.sqrt(1 - mode_overlap)])
+    w = tpl.const * np.prod(base ** tpl.powers, axis=1)
+    amp = w * np.exp(1j * phase * tpl.powers[:, 2])
+    size = tpl.n_keys * len(br_a) * len(br_b)
+    flat = (tpl.key * len(br_a) + tpl.ia) * len(br_b) + tpl.ib
+    coeffs = (np.bincount(flat, amp.real, size) + 1j * np.bincount(flat, amp.imag, size)
+              ).reshape(tpl.n_keys, len(br_a), len(br_b))
+    live = np.flatnonzero(np.any(coeffs != 0, axis=(1, 2)))
+    coeffs = coeffs[live]
     ops_a = np.array([op for _, op in br_a])
     ops_b = np.array([op for _, op in br_b])
-    kraus = np.einsum("kxy,xai,ybj->kabij", cstack, ops_a, ops_b).reshape(len(keys), 9, 9)
-    clicks = [tuple(dm for dm, n in occ) for _, occ in keys]
-    return kraus, clicks
+    n = LEVELS
+    kraus = np.einsum("kxy,xai,ybj->kabij", coeffs, ops_a, ops_b).reshape(len(live), n * n,
+                                                                          n * n)
+    return kraus, [tpl.clicks[k] for k in live]
 
 
 def sample_wavepacket(rng: np.random.Generator, shape: str, time_s: float) -> float:

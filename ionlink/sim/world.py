@@ -15,7 +15,13 @@ Contract the engine keeps:
 - ``input_edges(device, t_from_mu, t_to_mu)`` is only called when every output event with a
   timestamp below ``t_to_mu`` has already been delivered (the CPU is blocked until the
   RTIO counter reaches ``t_to_mu``, so later submissions are later in time or underflow).
-  For one device, successive windows do not overlap and increase in time.
+- Inputs are continuous click records: ``input_edges`` does not consume. Overlapping or
+  repeated windows of one device return the same edges; every reader (the engine's TTL
+  gates, a time tagger reading all clicks in consecutive windows, by device key or alias)
+  sees one record, with dark counts and dead time applied once on the continuous stream
+  whether or not a gate was open. A world may drop clicks older than a documented
+  retention behind the newest window it was asked for (the virtual node: 5 s of node
+  time by default) and then raises ``ValueError`` for windows reaching back that far.
 - Devices are named by their ``device_db`` key (not alias), e.g. ``"ttl0"``, ``"urukul0_ch2"``.
 
 Output attributes and values:
