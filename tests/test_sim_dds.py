@@ -251,7 +251,10 @@ def test_switch_attenuator_and_readback(rig):
         out["pow"] = dds.get_pow()
 
     runner.run(body)
-    assert _events(world, "ttl_urukul0_sw2", "level") == [(out["t_sw"], 1)]
+    # the world sees the RF switch = sw TTL OR CFG bit (on from t_sw; CFG adds nothing)
+    switch = _events(world, "ttl_urukul0_sw2", "level")
+    assert [level for t, level in switch if t >= out["t_sw"]] == [1, 1]
+    assert switch[0][1] == 0 and (out["t_sw"], 1) in switch
     assert out["att_dt"] == 8 + 33 * 6 * 8 + 8      # config + 32 bits at divider 6
     att_events = _events(world, "urukul0_ch2", "att_db")
     assert att_events[-1] == (out["t_att"], 12.5)

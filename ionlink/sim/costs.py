@@ -49,7 +49,8 @@ class CostModel:
     #: ``delay``/``delay_mu``/``at_mu``/``now_mu``: 64-bit arithmetic on the cursor, about
     #: 2 cycles (m-labs/artiq#636 breakdown). 16 ns.
     timeline_op_ns: int = 16
-    #: A synchronous RPC round trip to the host. The ARTIQ manual calls RPCs slow
+    #: A synchronous RPC round trip to the host, charged when a kernel calls a host method
+    #: (see :mod:`ionlink.sim.rpc`). The ARTIQ manual calls RPCs slow
     #: (milliseconds on a loaded host); estimate for a quiet host on gigabit Ethernet: 200 us.
     rpc_ns: int = 200_000
     #: An asynchronous RPC (``@rpc(flags={"async"})``): the CPU only queues the message.

@@ -20,12 +20,14 @@ from __future__ import annotations
 import logging
 from bisect import insort
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from artiq.coredevice.exceptions import RTIOOverflow, RTIOUnderflow
 
+from ionlink.sim import dma_plan
 from ionlink.sim.costs import DEFAULT_COSTS, CostModel
 from ionlink.sim.timeline import TimeManager
 from ionlink.sim.world import QuietWorld, World
@@ -40,6 +42,8 @@ ADDR_O = 0
 ADDR_OE = 1
 ADDR_SENS = 2
 ADDR_SAMPLE = 3
+#: placeholder of a DMA plan not compiled yet (None: the trace plays event by event)
+_UNCOMPILED = object()
 
 
 @dataclass
@@ -103,6 +107,9 @@ class RTIOEngine:
         self.trace: list[tuple[int, int, int, Any]] | None = [] if trace else None
         #: When not None, output events go into this DMA recording instead.
         self.recording: list[tuple[int, int, Any, Any]] | None = None
+        #: DMA playback as a batch (see :mod:`ionlink.sim.dma_plan`); False: event by event.
+        self.fast_dma = True
+        self._plans: dict[int, Any] = {}
         self._reset_sed()
 
     # -- channels ---------------------------------------------------------------------
@@ -140,6 +147,8 @@ class RTIOEngine:
         self._last_coarse = -(1 << 62)
         self._lane_last = [-(1 << 62)] * lanes
         self._lane_queue: list[deque[int]] = [deque() for _ in range(lanes)]
+        #: latest busy-until time of any channel (bounds busy errors of a DMA batch)
+        self._busy_max = -1
 
     def reset(self) -> None:
         """``rtio_init``: clear FIFOs and SED state (core.reset)."""
@@ -225,6 +234,8 @@ class RTIOEngine:
         info.last_t[address] = t
         if busy_mu:
             info.busy_until = t + busy_mu
+            if info.busy_until > self._busy_max:
+                self._busy_max = info.busy_until
         if self.trace is not None:
             self.trace.append((t, channel, address, data))
         if info.is_input and address in (ADDR_SENS, ADDR_SAMPLE):
@@ -251,6 +262,18 @@ class RTIOEngine:
             return
         self.world.output(t, device, attr, value)
 
+    def defer(self, hook: Callable[[], None]) -> None:
+        """Run a peripheral model's update ``hook()`` when its event takes effect.
+
+        Directly: now. While a DMA trace is recorded: when the playback reaches this point
+        of the trace, with the cursor at the playback timestamp (so a DDS profile written
+        by a recorded ``set()`` takes effect at playback, not at recording).
+        """
+        if self.recording is not None:
+            self.recording.append((self.tm.now, -2, hook, None, 0))
+        else:
+            hook()
+
     # -- DMA ----------------------------------------------------------------------------
 
     def play(self, events: list[tuple[int, int, Any, Any, int]], t0: int) -> None:
@@ -259,7 +282,22 @@ class RTIOEngine:
         The CPU pays the playback overhead and then the DMA per-event cost; an underflow
         of any event is raised after the whole trace has been submitted (the others are
         still played), as ARTIQ reports DMA underflows at the end of the playback.
+        With ``fast_dma`` the trace is played as one batch whenever that provably gives
+        the same result (:mod:`ionlink.sim.dma_plan`).
         """
+        if self.fast_dma:
+            entry = self._plans.get(id(events))
+            if entry is None or entry[0] is not events:
+                if len(self._plans) > 64:
+                    self._plans.clear()
+                entry = self._plans[id(events)] = (events, [_UNCOMPILED] * (1 << COARSE_SHIFT))
+            plans = entry[1]
+            phase = t0 & ((1 << COARSE_SHIFT) - 1)
+            plan = plans[phase]
+            if plan is _UNCOMPILED:
+                plan = plans[phase] = dma_plan.compile_plan(self, events, phase)
+            if plan is not None and dma_plan.play(self, plan, t0):
+                return
         costs = self.costs
         self.cpu += costs.dma_playback_overhead_ns
         dma_cost = costs.dma_event_ns
@@ -268,7 +306,10 @@ class RTIOEngine:
         for t_rel, target, data, world_event, busy_mu in events:
             t = t0 + t_rel
             if target < 0:
-                world.output(t, world_event[0], world_event[1], world_event[2])
+                if target == -1:
+                    world.output(t, world_event[0], world_event[1], world_event[2])
+                else:
+                    self._run_deferred(data, t)
                 continue
             self.cpu += dma_cost
             try:
@@ -278,6 +319,15 @@ class RTIOEngine:
                     first_error = exc
         if first_error is not None:
             raise first_error
+
+    def _run_deferred(self, hook: Callable[[], None], t: int) -> None:
+        tm = self.tm
+        cursor = tm.now
+        tm.now = t
+        try:
+            hook()
+        finally:
+            tm.now = cursor
 
     # -- inputs -------------------------------------------------------------------------
 

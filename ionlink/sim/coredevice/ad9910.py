@@ -59,6 +59,7 @@ from ionlink.sim.coredevice import spi2 as spi
 from ionlink.sim.coredevice import urukul
 from ionlink.sim.coredevice._naming import device_key
 from ionlink.sim.coredevice.urukul import DEFAULT_PROFILE
+from ionlink.sim.rf_switch import pair_switch
 
 logger = logging.getLogger("ionlink.sim.ad9910")
 
@@ -314,6 +315,10 @@ class AD9910:
         if chip_select >= urukul.CS_DDS_CH0:
             self.chip = AD9910Chip(self.core.engine, self.key, sysclk)
             self.cpld.register_dds(chip_select - urukul.CS_DDS_CH0, self.key, self.chip)
+            if sw_device:
+                # the RF switch is the sw TTL OR the CPLD's CFG bit (Urukul hardware)
+                engine = self.core.engine
+                pair_switch(engine, engine.channels[self.sw.channel].device, self.key)
 
     @kernel
     def set_phase_mode(self, phase_mode: TInt32):
@@ -528,8 +533,12 @@ class AD9910:
                 if ram_destination != RAM_DEST_POW:
                     self.set_pow(pow_ & 0xFFFF)
         delay_mu(np.int64(self.io_update_delay))
-        if self.chip is not None:
-            self.chip.phase_mode_hint = phase_mode
+        chip = self.chip
+        if chip is not None:
+            if self.core.engine.recording is None:
+                chip.phase_mode_hint = phase_mode
+            else:  # recorded by DMA: the mode goes with the IO_UPDATE at playback
+                self.core.engine.defer(lambda: setattr(chip, "phase_mode_hint", phase_mode))
         self.io_update.pulse_mu(8)
         at_mu(now_mu() & ~7)
         if phase_mode != PHASE_MODE_CONTINUOUS:

@@ -26,6 +26,7 @@ from ionlink.sim import world as _world
 from ionlink.sim.coredevice import spi2 as spi
 from ionlink.sim.coredevice import urukul
 from ionlink.sim.coredevice._naming import device_key
+from ionlink.sim.rf_switch import pair_switch
 
 AD9912_SER_CONF = 0x000
 AD9912_PRODIDL = 0x002
@@ -170,6 +171,10 @@ class AD9912:
         self.key = device_key(dmgr, cpld=cpld_device, chip_select=chip_select)
         self.chip = AD9912Chip(self.core.engine, self.key, sysclk)
         self.cpld.register_dds(chip_select - 4, self.key, self.chip)
+        if sw_device:
+            # the RF switch is the sw TTL OR the CPLD's CFG bit (Urukul hardware)
+            engine = self.core.engine
+            pair_switch(engine, engine.channels[self.sw.channel].device, self.key)
 
     @kernel
     def write(self, addr: TInt32, data: TInt32, length: TInt32):

@@ -4,19 +4,28 @@ Same constructor and methods as ``artiq.coredevice.core.Core``. ``run`` executes
 kernel's Python function directly; ARTIQ's ``@kernel`` wrapper calls ``core.run`` for
 every kernel call, so a kernel calling another kernel (a driver method, say) comes here
 too: such nested calls run inside a sequential block (one statement in a parallel block,
-as in a compiled kernel) and cost ``kernel_call_ns`` of CPU time.
+as in a compiled kernel) and cost ``kernel_call_ns`` of CPU time. Host methods a kernel
+calls are RPCs and cost ``rpc_ns`` / ``rpc_async_ns`` (see :mod:`ionlink.sim.rpc`).
 """
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 from artiq.language import core as language_core
 from artiq.language.core import at_mu, kernel, now_mu, portable
 
-from ionlink.sim import session
+from ionlink.sim import rpc, session
 
 #: Margin ``reset``/``break_realtime`` put between the RTIO counter and the cursor (mu).
 REALTIME_MARGIN_MU = 125000
+
+
+def _start_session(dmgr, factory: str, **kwargs) -> None:
+    """Call ``factory`` (``"module:function"``) to start the session this core joins."""
+    module_name, _, attr = factory.partition(":")
+    getattr(importlib.import_module(module_name), attr)(dmgr, **kwargs)
 
 
 class Core:
@@ -25,13 +34,19 @@ class Core:
     :param host: core device address (unused in simulation, kept for the device db).
     :param ref_period: period of the RTIO fine timestamp, in seconds (1 ns on Kasli).
     :param ref_multiplier: fine timestamps per coarse RTIO period (8).
+    :param sim_session: when given, a dict ``{"factory": "module:function", ...}``:
+        creating the core first calls ``function(dmgr, **rest)``, which starts a new
+        simulation session (``ionlink simdb`` writes one that puts the virtual node behind
+        the channels, for the real ``artiq_run``/``artiq_master``). Without it the core
+        joins the current session (the one ``ionlink run`` started).
     """
 
     kernel_invariants = {"core", "ref_period", "coarse_ref_period", "ref_multiplier"}
 
     def __init__(self, dmgr, host=None, ref_period=1e-9, analyzer_proxy=None,
                  analyze_at_run_end=False, ref_multiplier=8, target="rv32g",
-                 satellite_cpu_targets={}, report_invariants=False):  # noqa: B006
+                 satellite_cpu_targets={}, report_invariants=False,  # noqa: B006
+                 sim_session=None):
         self.ref_period = ref_period
         self.ref_multiplier = ref_multiplier
         self.coarse_ref_period = ref_period * ref_multiplier
@@ -39,6 +54,8 @@ class Core:
         self.target = target
         self.satellite_cpu_targets = dict(satellite_cpu_targets)
         self.core = self
+        if sim_session is not None:
+            _start_session(dmgr, **sim_session)
         self.engine = session.engine()
         self.engine.ref_period = ref_period
         self.engine.tm.ref_period = ref_period
@@ -58,6 +75,8 @@ class Core:
         body = embedded.function if embedded is not None else function
         engine = self.engine
         if self._depth:
+            if args and type(args[0]) not in rpc.active:
+                rpc.instrument(type(args[0]))
             engine.cpu += engine.costs.kernel_call_ns
             tm = engine.tm
             tm.enter_sequential()
@@ -69,9 +88,13 @@ class Core:
         engine.cpu += engine.costs.kernel_launch_ns
         self.kernels_run += 1
         self._depth = 1
+        rpc.start(engine)
         try:
+            if args:
+                rpc.instrument(type(args[0]))
             return body(*args, **kwargs)
         finally:
+            rpc.stop()
             self._depth = 0
             engine.tm.reset_blocks()
             flush = getattr(engine.world, "flush", None)

@@ -16,8 +16,10 @@ A bus without a model reads back zeros.
 
 Limitations of the simulation (documented, not hidden):
 
-- device models are updated when the CPU submits a transfer, so a transfer recorded
-  into a DMA trace updates the model at recording time, not at playback;
+- device models are updated when the CPU submits a transfer; a transfer recorded into
+  a DMA trace reaches the model when the playback submits it (``RTIOEngine.defer``),
+  also when the gateware drops that played-back event; ``SPI_INPUT`` data of recorded
+  transfers is not kept (ARTIQ's DMA cannot read inputs);
 - ``core.reset()`` does not discard SPI input data that was never read.
 """
 
@@ -204,9 +206,14 @@ class SPIMaster:
         flags = self._flags
         length = self._length
         returned = 0
-        if self._model is not None:
-            returned = self._model.spi_transfer(
-                self._cs, mosi_bits(data, length, flags), length, flags)
+        model = self._model
+        if model is not None:
+            cs, bits = self._cs, mosi_bits(data, length, flags)
+            if self.engine.recording is not None:
+                # Recorded into a DMA trace: the device sees it when the trace plays.
+                self.engine.defer(lambda: model.spi_transfer(cs, bits, length, flags))
+                return
+            returned = model.spi_transfer(cs, bits, length, flags)
         if flags & SPI_INPUT:
             self._rx.append((now_mu(), to_int32(miso_word(returned, length, flags))))
 

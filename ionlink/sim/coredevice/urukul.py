@@ -17,7 +17,9 @@ What reaches the world (at the end of the SPI transfer that latches it):
   four at the first latch);
 - the CFG RF switch bits: ``(dds_key, "level", 0 or 1)`` for each channel whose bit
   changed (all four at the first CFG write). The RF switch of a channel is closed when
-  this bit *or* the level of its ``sw`` TTL (``(sw_key, "level", ...)``) is 1.
+  this bit *or* the level of its ``sw`` TTL is 1, and that OR is what the world gets as
+  the switch's ``(sw_key, "level", ...)`` (:mod:`ionlink.sim.rf_switch`, set up by the
+  AD9910/AD9912 twins that have a ``sw_device``).
 
 IO_UPDATE: the ``io_update`` attribute is the IO_UPDATE TTLOut wrapped so that a rising
 edge applies the DDS chips' buffered registers at the edge's timestamp (chips whose
@@ -266,11 +268,19 @@ class _IOUpdateTTL(TTLOut):
         self._level = 0
 
     def _drive(self, level: int) -> None:
-        accepted = spi.submit_accepted(self.core.engine, self.target_o, level)
+        engine = self.core.engine
+        accepted = spi.submit_accepted(engine, self.target_o, level)
         if accepted:
-            if level and not self._level:
-                self._model.io_update_edge()
-            self._level = level
+            if engine.recording is None:
+                self._edge(level)
+            else:  # a DMA trace: the chips see the edge when it is played back
+                engine.defer(lambda: self._edge(level))
+
+    def _edge(self, level: int) -> None:
+        """The IO_UPDATE line changes (at once, or at DMA playback when recorded)."""
+        if level and not self._level:
+            self._model.io_update_edge()
+        self._level = level
 
     @kernel
     def set_o(self, o):

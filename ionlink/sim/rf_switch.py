@@ -1,0 +1,106 @@
+"""Urukul RF switches: the world sees the OR of the ``sw`` TTL and the CPLD CFG bit.
+
+On Urukul each channel's RF switch is driven by its TTL line (the AD9910's ``sw_device``)
+OR'ed with the channel's RF-switch bit in the CPLD configuration register (ARTIQ's
+``CPLD.cfg_sw``: "These values are logically OR-ed with the LVDS lines on EEM1"). The
+simulated TTL and CPLD report their own levels, ``(sw_key, "level", v)`` and
+``(dds_key, "level", v)``; :class:`RFSwitchWorld` sits between the engine and the world
+and makes ``(sw_key, "level", ttl OR cfg)`` the level the world gets for the switch, at
+the timestamp of each change of either input. The CFG event itself is passed on too.
+
+Events reach the world in submission order, which is not always time order (``at_mu``
+back in time, DMA playback). The OR at an event is computed from both inputs' levels at
+that timestamp, and an event that lands before later ones re-sends the switch level at
+those later timestamps when it changed them (a world orders its events by timestamp and
+then arrival, so the re-sent value wins). Input history older than the RTIO counter (no
+later submission can land there) is dropped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+#: History entries per switch kept before pruning what lies behind the RTIO counter.
+_PRUNE_AT = 64
+
+
+class _Switch:
+    """Both inputs of one RF switch, time-ordered entries
+    ``[t, seq, source, level, ttl_after, cfg_after, sent]`` (source 0: TTL, 1: CFG)."""
+
+    __slots__ = ("sw_key", "history")
+
+    def __init__(self, sw_key: str):
+        self.sw_key = sw_key
+        self.history: list[list] = []
+
+
+class RFSwitchWorld:
+    """A :class:`ionlink.sim.world.World` wrapper that ORs the two RF switch inputs.
+
+    :param world: the world behind it (every other call and event goes there unchanged).
+    :param engine: the RTIO engine (its counter bounds how far back events can land).
+    """
+
+    def __init__(self, world: Any, engine: Any):
+        self.inner = world
+        self.engine = engine
+        self._by_device: dict[str, tuple[_Switch, int]] = {}
+        self._seq = 0
+
+    def pair(self, sw_key: str, dds_key: str) -> None:
+        """Declare that TTL ``sw_key`` and the CFG bit of ``dds_key`` drive one switch."""
+        switch = _Switch(sw_key)
+        self._by_device[sw_key] = (switch, 0)
+        self._by_device[dds_key] = (switch, 1)
+
+    def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
+        entry = self._by_device.get(device) if attr == "level" else None
+        if entry is None:
+            self.inner.output(t_mu, device, attr, value)
+            return
+        switch, source = entry
+        if source == 1:
+            self.inner.output(t_mu, device, attr, value)
+        self._seq += 1
+        history = switch.history
+        new = [int(t_mu), self._seq, source, 1 if value else 0, 0, 0, None]
+        index = bisect_right(history, new)
+        history.insert(index, new)
+        ttl, cfg = (history[index - 1][4], history[index - 1][5]) if index else (0, 0)
+        for i in range(index, len(history)):
+            item = history[i]
+            if item[2] == 0:
+                ttl = item[3]
+            else:
+                cfg = item[3]
+            item[4], item[5] = ttl, cfg
+            level = ttl | cfg
+            if i == index or item[6] != level:
+                item[6] = level
+                self.inner.output(item[0], switch.sw_key, "level", level)
+        if len(history) > _PRUNE_AT:
+            self._prune(switch)
+
+    def _prune(self, switch: _Switch) -> None:
+        """Drop history behind the RTIO counter, keeping the levels in force there."""
+        history = switch.history
+        cut = bisect_right(history, [self.engine.cpu])
+        if cut >= 2:
+            del history[:cut - 1]
+
+    def input_edges(self, device: str, t_from_mu: int, t_to_mu: int):
+        return self.inner.input_edges(device, t_from_mu, t_to_mu)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def pair_switch(engine: Any, sw_key: str, dds_key: str) -> None:
+    """Route the RF switch of ``dds_key`` (TTL ``sw_key`` OR its CFG bit) to the world."""
+    world = engine.world
+    if not isinstance(world, RFSwitchWorld):
+        world = RFSwitchWorld(world, engine)
+        engine.world = world
+    world.pair(sw_key, dds_key)
