@@ -138,9 +138,10 @@ def test_process_argument_manager_names_rejected_value():
         manager.get("flag", BooleanValue(), None, None)
 
 
-def test_trace_argument_manager_records_descriptions_and_returns_defaults():
+def test_trace_argument_manager_records_descriptions_and_answers_none():
+    # ARTIQ's master examines with every argument None, default or not
     manager = TraceArgumentManager()
-    assert manager.get("n", NumberValue(3, precision=0, step=1), "G", "tip") == 3
+    assert manager.get("n", NumberValue(3, precision=0, step=1), "G", "tip") is None
     assert manager.get("flag", BooleanValue(), None, None) is None
     assert list(manager.argument_descriptions()) == ["n", "flag"]
     description, group, tooltip = manager.argument_descriptions()["n"]

@@ -111,11 +111,14 @@ class ProcessArgumentManager:
 
 
 class TraceArgumentManager:
-    """Records the arguments an experiment requests and answers with their defaults.
+    """Records the arguments an experiment requests and answers every one with None.
 
-    ``requested_args`` maps key -> (processor, group, tooltip) in request order, as ARTIQ's;
+    ARTIQ's master examines a repository this way (``artiq.language.environment.
+    TraceArgumentManager.get`` returns None), so ``build()`` must not compute with argument
+    values: an experiment that does is skipped by the real dashboard, and ``ionlink scan``
+    names it. ``requested_args`` maps key -> (processor, group, tooltip) in request order;
     :meth:`argument_descriptions` gives key -> (processor.describe(), group, tooltip), the
-    form the dashboard lists. An argument without default is answered with None.
+    form the dashboard lists.
     """
 
     def __init__(self) -> None:
@@ -123,13 +126,10 @@ class TraceArgumentManager:
             OrderedDict()
 
     def get(self, key: str, processor: Any, group: str | None, tooltip: str | None) -> Any:
-        """Record the request; return the processor's default (None when it has none)."""
+        """Record the request; return None, as ARTIQ's master does while examining."""
         _require_processor(key, processor)
         self.requested_args[key] = (processor, group, tooltip)
-        try:
-            return processor.default()
-        except DefaultMissing:
-            return None
+        return None
 
     def argument_descriptions(self) -> OrderedDict[str, tuple[dict, str | None, str | None]]:
         """Return key -> (description dict, group, tooltip) for every requested argument."""
