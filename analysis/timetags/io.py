@@ -15,6 +15,20 @@ The root attributes ``format_name = "Photon-HDF5"`` and ``format_version`` mark 
 Photon-HDF5. Timestamps are stored absolute (not delta coded), so any HDF5 reader with the
 Blosc/Blosc2 plugin (``hdf5plugin``) reads them directly; bit-shuffling inside Blosc makes the
 slowly varying high bits of consecutive timestamps compress well.
+
+Crash safety (``TimeTagWriter(..., crash_safe=True)``): HDF5 keeps part of a file's
+metadata in memory, and by default re-uses file space freed during a session. A flush
+rewrites the partial last chunk at a new place (its compressed size changes) and frees the
+old one; a later chunk may then be written into that freed space while the index on disk
+still points there, so a process killed between flushes could leave already flushed tags
+unreadable or wrong. The crash-safe mode therefore (1) never re-uses freed file space
+(``fs_strategy="none"``), so what a flush's on-disk index points to is never overwritten,
+and (2) writes in HDF5's single-writer/multiple-reader (SWMR) mode (``libver="latest"``),
+which orders the flushes of the metadata cache so that the file on disk never holds a
+pointer to space not yet written. A file left by a crashed crash-safe writer still carries
+the SWMR "open for writing" mark: :class:`TimeTagReader` opens it (in SWMR read mode, which
+also lets it read a stream file while it is being written); other HDF5 tools need
+``h5clear -s FILE`` first. Its valid tags are the first :func:`flushed_tag_count` ones.
 """
 
 from __future__ import annotations
@@ -34,7 +48,7 @@ import numpy as np
 from analysis.errors import AnalysisError, MalformedFileError, open_hdf5_for_reading
 from analysis.timetags.kernels import count_channels, first_disorder
 
-__all__ = ["COMPRESSIONS", "TimeTagReader", "TimeTagWriter"]
+__all__ = ["COMPRESSIONS", "TimeTagReader", "TimeTagWriter", "flushed_tag_count"]
 
 FORMAT_NAME = "Photon-HDF5"
 FORMAT_VERSION = "0.5"
@@ -147,6 +161,13 @@ class TimeTagWriter:
         author: stored in ``/identity/author`` when given.
         detector_labels: optional ``{id: label}`` stored in ``/setup/detectors``.
         overwrite: allow replacing an existing file.
+        crash_safe: a process killed at any moment (SIGKILL, crash) leaves a readable
+            file holding at least every tag appended before the last flush (see the module
+            docstring): freed file space is never re-used and the file is written in SWMR
+            mode. Costs file size: each flush leaves the previous copy of the partial last
+            chunk behind as dead space, about ``chunk_tags / (2 * rate * flush interval)``
+            times the data size at ``rate`` tags/s, so choose ``chunk_tags`` no larger than
+            a few flush intervals' worth of tags. Needs HDF5 >= 1.10 to read.
     """
 
     def __init__(
@@ -163,6 +184,7 @@ class TimeTagWriter:
         author: str | None = None,
         detector_labels: dict[int, str] | None = None,
         overwrite: bool = False,
+        crash_safe: bool = False,
     ):
         if not (np.isfinite(timestamps_unit) and timestamps_unit > 0):
             raise ValueError(f"timestamps_unit must be a positive number of seconds, "
@@ -186,7 +208,14 @@ class TimeTagWriter:
         self.flush_interval = flush_interval
         self._acquisition_duration = acquisition_duration
         self._detector_labels = dict(detector_labels or {})
-        self._file: h5py.File | None = h5py.File(self.path, "w" if overwrite else "x")
+        self.crash_safe = bool(crash_safe)
+        mode = "w" if overwrite else "x"
+        if self.crash_safe:
+            self._file: h5py.File | None = h5py.File(
+                self.path, mode, libver="latest", fs_strategy="none"
+            )
+        else:
+            self._file = h5py.File(self.path, mode)
         self._first_timestamp: int | None = None
         self._last_timestamp: int | None = None
         self._committed = 0  # tags on disk in complete chunks
@@ -195,7 +224,14 @@ class TimeTagWriter:
         self._buffer_fill = 0
         self._detector_counts = np.zeros(256, dtype=np.int64)
         self._last_flush = time.monotonic()
-        self._write_layout(filter_options, description, author)
+        try:
+            self._write_layout(filter_options, description, author)
+            if self.crash_safe:
+                self._file.swmr_mode = True  # no object may be created from here on
+        except BaseException:
+            self._file.close()
+            self._file = None
+            raise
 
     # -- layout ------------------------------------------------------------------------------
     def _write_layout(self, filter_options: Any, description: str, author: str | None) -> None:
@@ -224,6 +260,14 @@ class TimeTagWriter:
         setup["num_split_ch"] = 1
         setup["modulated_excitation"] = False
         setup["lifetime"] = False
+        # rewritten in place by every flush (SWMR mode allows no new objects)
+        detectors = setup.create_group("detectors")
+        columns: list[tuple[str, Any]] = [("id", np.uint8), ("counts", np.int64)]
+        if self._detector_labels:
+            columns.append(("label", h5py.string_dtype()))
+        for name, dtype in columns:
+            detectors.create_dataset(name, shape=(0,), maxshape=(256,), chunks=(256,),
+                                     dtype=dtype)
         identity = f.create_group("identity")
         identity["format_name"] = FORMAT_NAME
         identity["format_version"] = FORMAT_VERSION
@@ -323,13 +367,14 @@ class TimeTagWriter:
         ids = np.flatnonzero(self._detector_counts).astype(np.uint8)
         setup = f["setup"]
         setup["num_pixels"][()] = len(ids)
-        if "detectors" in setup:
-            del setup["detectors"]
-        detectors = setup.create_group("detectors")
-        detectors["id"] = ids
-        detectors["counts"] = self._detector_counts[ids]
+        columns = {"id": ids, "counts": self._detector_counts[ids]}
         if self._detector_labels:
-            detectors["label"] = [self._detector_labels.get(int(i), "") for i in ids]
+            columns["label"] = [self._detector_labels.get(int(i), "") for i in ids]
+        for name, values in columns.items():
+            dataset = setup["detectors"][name]
+            dataset.resize((len(ids),))
+            if len(ids):
+                dataset[:] = values
 
     def flush(self) -> None:
         """Write buffered tags and metadata and flush the file to the operating system."""
@@ -341,14 +386,18 @@ class TimeTagWriter:
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        """Flush and close the file; further appends are an error. Idempotent."""
+        """Flush and close the file; further appends are an error. Idempotent.
+
+        The file is closed (its handle released) even when the flush fails; the error is
+        then raised, and a second call does nothing.
+        """
         if self._file is None:
             return
         try:
             self.flush()
         finally:
-            self._file.close()
-            self._file = None
+            f, self._file = self._file, None
+            f.close()
 
     def __enter__(self) -> TimeTagWriter:
         return self
@@ -357,19 +406,35 @@ class TimeTagWriter:
         self.close()
 
 
+def _open_for_reading(path: Path) -> h5py.File:
+    """Open read-only; a file marked as open by a SWMR writer (one being written, or left by
+    a crashed crash-safe writer) is opened in SWMR read mode."""
+    try:
+        return open_hdf5_for_reading(path)
+    except MalformedFileError as plain_error:
+        try:
+            return h5py.File(path, "r", swmr=True)
+        except OSError:
+            raise plain_error from None
+
+
 class TimeTagReader:
     """Reader of a Photon-HDF5 time-tag file, whole or chunk by chunk in bounded memory.
+
+    Reads files of any :class:`TimeTagWriter` (crash-safe or not, closed or left by a
+    crashed writer) and Photon-HDF5 files of other writers.
 
     Attributes:
         path: the file.
         timestamps_unit: seconds per timestamp unit.
-        n_tags: number of tags.
+        n_tags: number of tags in the timestamps array; in a file left by a crashed writer
+            only the first :attr:`flushed_tag_count` of them are sure to be valid.
         acquisition_duration: seconds, or None if the file has none.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._file: h5py.File | None = open_hdf5_for_reading(self.path)
+        self._file: h5py.File | None = _open_for_reading(self.path)
         try:
             self._validate()
         except BaseException:
@@ -430,6 +495,23 @@ class TimeTagReader:
         """The HDF5 chunk length of the timestamps (tags), or 1 Mi if not chunked."""
         chunks = self._timestamps.chunks
         return int(chunks[0]) if chunks else DEFAULT_CHUNK_TAGS
+
+    @property
+    def flushed_tag_count(self) -> int:
+        """Tags the file held at its writer's last flush: the sum of
+        ``/setup/detectors/counts``, which each flush of :class:`TimeTagWriter` writes
+        after the tags (at most :attr:`n_tags`). Equals :attr:`n_tags` for a file closed
+        normally or one without per-detector counts (other writers)."""
+        counts = self._require_open().get("setup/detectors/counts")
+        if not isinstance(counts, h5py.Dataset):
+            return self.n_tags
+        try:
+            flushed = int(np.sum(counts[()], dtype=np.int64))
+        except (OSError, TypeError, ValueError) as error:
+            raise MalformedFileError(
+                f"{self.path}: unreadable /setup/detectors/counts: {error}"
+            ) from error
+        return min(flushed, self.n_tags)
 
     @property
     def channels(self) -> list[int]:
@@ -494,3 +576,10 @@ class TimeTagReader:
 
     def __repr__(self) -> str:
         return f"TimeTagReader({self.path}, n_tags={self.n_tags})"
+
+
+def flushed_tag_count(path: str | Path) -> int:
+    """Number of tags a time-tag file held at its writer's last flush; after a crash the
+    first this many tags are the valid ones (see :attr:`TimeTagReader.flushed_tag_count`)."""
+    with TimeTagReader(path) as reader:
+        return reader.flushed_tag_count

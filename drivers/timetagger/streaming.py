@@ -4,7 +4,9 @@ size or age and flushing at least once per ``flush_interval_s``.
 Files are ``DIRECTORY/PREFIX_NNNNN.h5`` (NNNNN from 00000), timestamps in ps, absolute
 (continuing across files). A file is closed (valid, complete metadata) before the next one
 is opened, so a crash or a write fault damages at most the open file, which was last
-flushed no more than ``flush_interval_s`` before.
+flushed no more than ``flush_interval_s`` before. The files are written crash-safe
+(``TimeTagWriter(crash_safe=True)``): after a crash, the first :func:`flushed_tag_count`
+tags of the open file read back exactly.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import os
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from analysis.timetags import io as tagio
-from analysis.timetags.io import TimeTagWriter
+from analysis.timetags.io import TimeTagWriter, flushed_tag_count
+
+__all__ = ["RotatingWriter", "StreamWriteError", "TIMESTAMPS_UNIT_S", "flushed_tag_count"]
 
 TIMESTAMPS_UNIT_S = 1e-12
 
@@ -26,21 +28,6 @@ TIMESTAMPS_UNIT_S = 1e-12
 class StreamWriteError(OSError):
     """Writing the stream failed (disk full, directory gone...); the message says which file
     and which files before it are complete."""
-
-
-class _StreamFile(TimeTagWriter):
-    """:class:`TimeTagWriter` on a file whose freed space is never reused
-    (``fs_strategy="none"``): data and metadata written by a flush stay where the on-disk
-    index of that flush points, whatever later writes (re-written partial chunks, replaced
-    metadata) do, so a crash leaves the file as of its last flush plus unreferenced bytes.
-    """
-
-    def __init__(self, path: Path, description: str, **kwargs) -> None:
-        super().__init__(path, TIMESTAMPS_UNIT_S, description=description, **kwargs)
-        self._file.close()
-        path.unlink()
-        self._file = h5py.File(path, "x", fs_strategy="none")
-        self._write_layout(tagio._compression_filter(self.compression), description, None)
 
 
 class RotatingWriter:
@@ -53,13 +40,17 @@ class RotatingWriter:
     :param flush_interval_s: longest time (s) between flushes of the open file.
     :param labels: detector id -> label, stored in each file's ``/setup/detectors``.
     :param description: stored in each file's ``/description``.
-    :param chunk_tags: largest HDF5 chunk length (tags); smaller for small files.
+    :param chunk_tags: largest HDF5 chunk length (tags); smaller for small files. Each
+        flush of a crash-safe file leaves the previous copy of the partial last chunk behind
+        (~2.2 bytes per tag of chunk), so a short chunk keeps slow streams compact: 8192
+        tags cost at most ~18 kB per flush (measured: 1.4x the plain file size at 1e4
+        tags/s with 1 s flushes, no penalty at 1e6 tags/s; 65536 tags gave 4.2x).
     """
 
     def __init__(self, directory: str | os.PathLike, prefix: str, max_file_bytes: int,
                  max_file_s: float, flush_interval_s: float = 1.0,
                  labels: dict[int, str] | None = None, description: str = "",
-                 chunk_tags: int = 1 << 16):
+                 chunk_tags: int = 1 << 13):
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise StreamWriteError(errno.ENOENT,
@@ -101,9 +92,10 @@ class RotatingWriter:
     def _open_next(self) -> None:
         path = self.directory / f"{self.prefix}_{len(self.files):05d}.h5"
         try:
-            self._writer = _StreamFile(path, self.description, chunk_tags=self.chunk_tags,
-                                       flush_interval=self.flush_interval_s,
-                                       detector_labels=self.labels)
+            self._writer = TimeTagWriter(path, TIMESTAMPS_UNIT_S, description=self.description,
+                                         chunk_tags=self.chunk_tags,
+                                         flush_interval=self.flush_interval_s,
+                                         detector_labels=self.labels, crash_safe=True)
         except FileExistsError:
             raise StreamWriteError(errno.EEXIST, f"{path} already exists; choose another "
                                    "prefix or directory") from None
@@ -153,28 +145,11 @@ class RotatingWriter:
         return [str(p) for p in self.files]
 
     def abandon(self) -> None:
-        """After a fault: close the open file as far as possible, ignoring further errors."""
+        """After a fault: close the open file as far as possible, ignoring further errors
+        (:meth:`TimeTagWriter.close` releases the file even when its final flush fails)."""
         w, self._writer = self._writer, None
         if w is not None:
             try:
                 w.close()
             except Exception:
-                f = getattr(w, "_file", None)
-                try:
-                    if f is not None:
-                        f.close()
-                except Exception:
-                    pass
-
-
-def flushed_tag_count(path: str | os.PathLike) -> int:
-    """Number of tags a stream file held at its last flush: the sum of
-    ``/setup/detectors/counts``, which every flush writes together with the data.
-
-    After a crash (power loss, kill) the dataset may extend past that point with chunks that
-    were being written; the first ``flushed_tag_count`` tags are the valid ones. For a file
-    closed normally this equals the number of tags.
-    """
-    with h5py.File(path, "r") as f:
-        counts = f.get("setup/detectors/counts")
-        return int(np.sum(counts[()])) if counts is not None else 0
+                pass
