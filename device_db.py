@@ -9,6 +9,7 @@
 #   EEM4/5   Urukul AD9910 "urukul1": 393 nm AOM, spares
 #   EEM6     Zotino (trap and piezo voltages)
 #   EEM7     Sampler
+#   (then the board's three user LEDs, led0-2, as ARTIQ's template appends them)
 #
 # RTIO channels are numbered in peripheral order from 0, as ARTIQ's device-database
 # template assigns them; the satellite's carry its destination in bits 16 and up.
@@ -27,7 +28,7 @@ device_db = {
             "ref_period": 1e-9,
             "analyzer_proxy": "core_analyzer",
             "target": "rv32g",
-            "satellite_cpu_targets": {"1": "rv32g"},
+            "satellite_cpu_targets": {1: "rv32g"},  # keyed by DRTIO destination
         },
     },
     "core_log": {
@@ -88,6 +89,7 @@ def _urukul_ad9910(prefix, name, channel):
             "refclk": 125e6,
             "clk_sel": 2,
             "clk_div": 0,
+            "proto_rev": 9,
         },
     }
     for i in range(4):
@@ -150,6 +152,7 @@ def _sampler(prefix, channel):
             "spi_adc_device": prefix + "spi_sampler0_adc",
             "spi_pgia_device": prefix + "spi_sampler0_pgia",
             "cnv_device": prefix + "ttl_sampler0_cnv",
+            "hw_rev": "v2.2",
         },
     }
     return channel + 3
@@ -164,7 +167,9 @@ def _kasli(prefix, destination):
     channel = _urukul_ad9910(prefix, "urukul1", channel)
     channel = _zotino(prefix, channel)
     channel = _sampler(prefix, channel)
-    return channel
+    for i in range(3):  # the board's user LEDs follow the peripherals, as the template has
+        _ttl(f"{prefix}led{i}", channel + i, "output")
+    return channel + 3
 
 
 _kasli("", 0)         # node A: DRTIO master

@@ -82,6 +82,12 @@ def exponential_decay(t, amplitude, tau, offset):
     return amplitude * np.exp(-t / tau) + offset
 
 
+def exponential_to_zero(t, amplitude, tau):
+    """amplitude * exp(-t / tau): a decay to zero (e.g. a coherence contrast); tau in the
+    unit of t."""
+    return amplitude * np.exp(-t / tau)
+
+
 def stretched_decay(t, amplitude, tau, exponent, offset):
     """amplitude * exp(-(t / tau)**exponent) + offset (exponent 1: exponential, 2: Gaussian)."""
     return amplitude * np.exp(-(np.abs(t) / tau) ** exponent) + offset
@@ -113,6 +119,11 @@ def _decay_guesses(exponents: Sequence[float] | None):
 EXPONENTIAL_DECAY = Model(
     "exponential_decay", exponential_decay, ("amplitude", "tau", "offset"),
     _decay_guesses(None), (-INF, 0.0, -INF), (INF, INF, INF), {"tau": (0.0, INF)})
+
+EXPONENTIAL_TO_ZERO = Model(
+    "exponential_to_zero", exponential_to_zero, ("amplitude", "tau"),
+    lambda t, y: [[_head_level(t, y) or 1.0, g[1]] for g in _decay_guesses(None)(t, y)],
+    (-INF, 0.0), (INF, INF), {"tau": (0.0, INF)})
 
 GAUSSIAN_DECAY = Model(
     "gaussian_decay", gaussian_decay, ("amplitude", "tau", "offset"),
@@ -159,6 +170,61 @@ RABI_UNDAMPED = Model(
     "rabi_undamped", rabi_flop_undamped, ("rabi_frequency", "contrast", "offset"),
     lambda t, y: [g[:3] for g in _rabi_guesses(t, y)[::2]],
     (0.0, 0.0, -0.5), (INF, 2.0, 1.5),
+    {"rabi_frequency": (0.0, INF), "contrast": (0.0, 1.0), "offset": (0.0, 1.0)})
+
+
+def rabi_flop_thermal(t, rabi_frequency, spread, contrast, offset):
+    """Rabi flopping of a thermal ion: offset + contrast/2 * (1 - Re[exp(2 pi i f t) /
+    (1 + 2 pi i s t)]).
+
+    The carrier Rabi frequency of motional state n is f (1 - eta^2 n) to first order in the
+    Lamb-Dicke parameter; over a thermal (geometric, nbar >> 1) distribution the reduction is
+    exponentially distributed with mean `spread` s = eta^2 nbar f. f in Hz is the n = 0 Rabi
+    frequency (full population cycle), s in Hz; the mean Rabi frequency is f - s.
+    """
+    a = 2 * np.pi * spread * t
+    phi = 2 * np.pi * rabi_frequency * t
+    return offset + 0.5 * contrast * (1.0 - (np.cos(phi) + a * np.sin(phi)) / (1.0 + a * a))
+
+
+def _rabi_thermal_guesses(t, y):
+    offset = max(0.0, float(np.min(y)))
+    contrast = float(np.ptp(y)) or 1.0
+    return [[f, k * f, contrast, offset] for f in _frequency_candidates(t, y)
+            for k in (0.0, 0.03, 0.1)]
+
+
+RABI_THERMAL = Model(
+    "rabi_thermal", rabi_flop_thermal, ("rabi_frequency", "spread", "contrast", "offset"),
+    _rabi_thermal_guesses, (0.0, -INF, 0.0, -0.5), (INF, INF, 2.0, 1.5),
+    {"rabi_frequency": (0.0, INF), "spread": (0.0, INF), "contrast": (0.0, 1.0),
+     "offset": (0.0, 1.0)})
+
+
+def rabi_line(x, center, rabi_frequency, area, contrast, offset):
+    """Excitation spectrum of a rectangular pulse of area theta = `area` (rad) on resonance:
+    offset + contrast * sin^2(theta/2 sqrt(1 + u^2)) / (1 + u^2), u = (x - center) /
+    rabi_frequency; center and rabi_frequency in the unit of x (rabi_frequency is the
+    detuning, in x, equal to the Rabi frequency)."""
+    u2 = ((x - center) / rabi_frequency) ** 2
+    return offset + contrast * np.sin(0.5 * area * np.sqrt(1.0 + u2)) ** 2 / (1.0 + u2)
+
+
+def _rabi_line_guesses(x, y):
+    starts = []
+    for center, fwhm, amplitude, offset in _line_guesses(x, y):
+        if amplitude <= 0:
+            continue
+        for area in (np.pi, 0.6 * np.pi):
+            contrast = amplitude / np.sin(0.5 * area) ** 2
+            # a pi pulse's line has a full width at half maximum of 1.6 Rabi frequencies
+            starts.append([center, fwhm / 1.6, area, contrast, offset])
+    return starts or [[float(np.mean(x)), float(np.ptp(x)) / 4, np.pi, 1.0, 0.0]]
+
+
+RABI_LINE = Model(
+    "rabi_line", rabi_line, ("center", "rabi_frequency", "area", "contrast", "offset"),
+    _rabi_line_guesses, (-INF, 0.0, 0.0, 0.0, -0.5), (INF, INF, 4 * np.pi, 2.0, 1.5),
     {"rabi_frequency": (0.0, INF), "contrast": (0.0, 1.0), "offset": (0.0, 1.0)})
 
 
@@ -247,6 +313,45 @@ GAUSSIAN_LINE = Model(
     "gaussian_line", gaussian_line, ("center", "fwhm", "amplitude", "offset"), _line_guesses,
     (-INF, 0.0, -INF, -INF), (INF, INF, INF, INF), {"fwhm": (0.0, INF)})
 
+def exponential_onset(t, amplitude, t0, tau, offset):
+    """Counts per histogram bin of photons arriving at t0 + Exp(tau) (exponential wavepacket
+    starting at the onset t0) over a flat background: offset + amplitude * P(bin), where
+    P(bin) is the probability of an arrival in the bin [t - w/2, t + w/2). The bins are
+    equal-width with centres t (w = the smallest spacing of t; one point: w = tau). The
+    bin-integrated form keeps the model continuous in t0 inside a bin. amplitude: photons
+    (area), offset: background counts per bin, t0 and tau in the unit of t."""
+    t = np.asarray(t, dtype=float)
+    spacing = np.diff(np.unique(t))
+    width = float(np.min(spacing)) if spacing.size else float(tau)
+    lo = np.maximum(t - 0.5 * width - t0, 0.0)
+    hi = np.maximum(t + 0.5 * width - t0, 0.0)
+    return offset + amplitude * (np.exp(-lo / tau) - np.exp(-hi / tau))
+
+
+def _onset_guesses(t, y):
+    order = np.argsort(t)
+    ts, ys = t[order], y[order]
+    offset = float(np.median(ys[: max(1, ys.size // 10)]))
+    peak = int(np.argmax(ys))
+    rising = np.nonzero(ys[: peak + 1] > offset + 0.5 * (ys[peak] - offset))[0]
+    t0 = float(ts[rising[0]]) if rising.size else float(ts[peak])
+    width = float(np.min(np.diff(np.unique(ts)))) if ts.size > 1 else 1.0
+    area = float(np.sum(np.clip(ys - offset, 0.0, None)))
+    after = ys[peak:] - offset
+    tail = float(np.sum(np.clip(after, 0.0, None)) * width / max(after[0], 1e-12))
+    starts = []
+    for tau in (tail, 3 * width, 0.1 * float(np.ptp(ts)) or width):
+        for shift in (-1.0, -0.5, 0.0):
+            starts.append([area, t0 + shift * width, max(tau, 0.1 * width), offset])
+    return starts
+
+
+EXPONENTIAL_ONSET = Model(
+    "exponential_onset", exponential_onset, ("amplitude", "t0", "tau", "offset"),
+    _onset_guesses, (0.0, -INF, 0.0, -INF), (INF, INF, INF, INF),
+    {"amplitude": (0.0, INF), "tau": (0.0, INF), "offset": (0.0, INF)})
+
+
 MODELS: dict[str, Model] = {m.name: m for m in (
     EXPONENTIAL_DECAY, GAUSSIAN_DECAY, STRETCHED_DECAY, RABI, RABI_UNDAMPED, RAMSEY, SINUSOID,
-    LORENTZIAN, GAUSSIAN_LINE)}
+    LORENTZIAN, GAUSSIAN_LINE, RABI_THERMAL, RABI_LINE, EXPONENTIAL_ONSET, EXPONENTIAL_TO_ZERO)}

@@ -1,101 +1,136 @@
-"""Readout calibration of node A: bright/dark PMT histograms -> threshold and fidelity."""
+"""Readout calibration: bright/dark PMT histograms -> count threshold and readout fidelity."""
 
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import FluorescenceReadout, Rotation729, StatePreparation, node_argument
+
 
 class ReadoutHistogram(EnvExperiment):
-    """Readout histograms (node A)
+    """Readout histograms
 
-    Prepares the ion alternately bright (S1/2) and dark (D5/2, by a 729 nm pi pulse),
-    counts 397 nm fluorescence on the PMT for each shot, and from the two histograms
-    chooses the count threshold with the best mean readout fidelity. A good result is
-    stored as the persistent datasets ``calib.readout_threshold_a`` and
-    ``calib.readout_fidelity_a``.
+    Prepares the ion of the chosen node alternately bright (S1/2) and dark (D5/2, by a
+    729 nm pi pulse), counts 397 nm fluorescence on the PMT for each shot, and from the two
+    histograms chooses the count threshold with the best mean readout fidelity. The fidelity
+    is corrected for imperfect dark-state preparation: dark-prepared shots are a mixture of
+    dark ions and a fraction ``readout.dark_prep_error`` of bright ones (estimated from the
+    shots above the bright median, where a dark ion gives no counts). A fidelity above the
+    acceptance level is stored as the persistent datasets
+    ``calib.readout_threshold_<node>`` and ``calib.readout_fidelity_<node>``; the detection
+    time used is stored as ``calib.detection_time_<node>``.
     """
 
     def build(self):
         self.setattr_device("core")
-        self.setattr_device("pmt_a")
-        self.setattr_device("dds_397_a")
-        self.setattr_device("dds_866_a")
-        self.setattr_device("dds_854_a")
-        self.setattr_device("dds_729_a")
+        self.setattr_device("scheduler")
+        node = node_argument(self, "which node's ion to calibrate")
         self.setattr_argument("shots", NumberValue(300, precision=0, step=100, min=10,
                                                    type="int"),
                               group="Readout", tooltip="shots per state (bright and dark)")
         self.setattr_argument("detection_time", NumberValue(1 * ms, unit="ms", min=10 * us,
                                                             max=100 * ms),
                               group="Readout", tooltip="PMT gate length per shot")
-        self.setattr_argument("cooling_time", NumberValue(500 * us, unit="us", min=0.0),
-                              group="Preparation", tooltip="Doppler cooling before each shot")
-        self.setattr_argument("frequency_397", NumberValue(105 * MHz, unit="MHz"),
-                              group="Readout", tooltip="397 nm AOM frequency for detection")
         self.setattr_argument("min_fidelity", NumberValue(0.95, min=0.5, max=1.0),
                               group="Acceptance",
-                              tooltip="store the threshold only above this fidelity")
+                              tooltip="store the threshold only above this mean fidelity")
+        self.prep = StatePreparation(self, node)
+        self.rotation = Rotation729(self, node)
+        self.readout = FluorescenceReadout(self, node)
 
     def prepare(self):
-        self.frequency_729 = self.get_dataset("calib.frequency_729_a", 80 * MHz)
-        self.pi_time_729 = self.get_dataset("calib.pi_time_729_a", 6 * us)
-        self.bright_counts = np.zeros(self.shots, dtype=np.int32)
-        self.dark_counts = np.zeros(self.shots, dtype=np.int32)
+        super().prepare()
+        self.bright_counts = np.full(self.shots, -1, dtype=np.int32)
+        self.dark_counts = np.full(self.shots, -1, dtype=np.int32)
+        self.done = 0
 
     @kernel
-    def init_hardware(self):
+    def init(self):
         self.core.reset()
-        self.dds_397_a.cpld.init()
-        for dds in [self.dds_397_a, self.dds_866_a, self.dds_854_a, self.dds_729_a]:
-            dds.init()
-            dds.sw.off()
-            delay(10 * us)
-        self.dds_866_a.set(80 * MHz, amplitude=1.0)
-        self.dds_854_a.set(80 * MHz, amplitude=1.0)
-        self.dds_729_a.set(self.frequency_729, amplitude=1.0)
-        self.dds_866_a.sw.on()
+        self.prep.init()
+        self.rotation.init()
+        self.readout.init()
 
     @kernel
-    def shot(self, dark) -> TInt32:
-        # Reset to S with the 854 quench, then Doppler cool.
-        self.dds_854_a.sw.pulse(5 * us)
-        self.dds_397_a.set(100 * MHz, amplitude=1.0)
-        self.dds_397_a.sw.pulse(self.cooling_time)
-        if dark:
-            self.dds_729_a.sw.pulse(self.pi_time_729)
-        self.dds_397_a.set(self.frequency_397, amplitude=1.0)
-        self.dds_397_a.sw.on()
-        end = self.pmt_a.gate_rising(self.detection_time)
-        self.dds_397_a.sw.off()
-        counts = self.pmt_a.count(end)
-        delay(20 * us)
-        return counts
-
-    @kernel
-    def run_shots(self):
+    def run_shots(self, start: TInt32) -> TInt32:
+        """Shots ``start``.. until done or a pause is due; returns the next shot index."""
         self.core.break_realtime()
-        for i in range(self.shots):
-            self.bright_counts[i] = self.shot(False)
-            self.dark_counts[i] = self.shot(True)
+        for i in range(start, self.shots):
+            if i % 50 == 0 and self.scheduler.check_pause():
+                return i
+            self.prep.prepare_state()
+            self.bright_counts[i] = self.readout.detect_for(self.detection_time)
             self.core.break_realtime()
+            self.prep.prepare_state()
+            self.rotation.pi_pulse()
+            self.dark_counts[i] = self.readout.detect_for(self.detection_time)
+            self.core.break_realtime()
+        return self.shots
 
     def run(self):
-        self.init_hardware()
-        self.run_shots()
+        self.init()
+        while self.done < self.shots:
+            self.done = self.run_shots(self.done)
+            if self.done < self.shots:
+                self.core.close()
+                self.scheduler.pause()
+                self.init()
         self.set_dataset("readout.bright_counts", self.bright_counts)
         self.set_dataset("readout.dark_counts", self.dark_counts)
 
     def analyze(self):
-        from analysis.readout import optimize_threshold
-
-        result = optimize_threshold(self.bright_counts, self.dark_counts)
-        self.set_dataset("readout.threshold", result.threshold)
-        self.set_dataset("readout.fidelity", result.fidelity)
+        node = self.node
+        threshold, fidelity, prep_error = corrected_threshold(self.bright_counts,
+                                                              self.dark_counts)
+        raw = 1.0 - 0.5 * (float(np.mean(self.bright_counts <= threshold))
+                           + float(np.mean(self.dark_counts > threshold)))
+        self.set_dataset("readout.frequency_397", self.readout.frequency_397)
+        self.set_dataset("readout.detection_time", self.detection_time)
+        self.set_dataset("readout.threshold", threshold)
+        self.set_dataset("readout.fidelity", fidelity)
+        self.set_dataset("readout.fidelity_raw", raw)
+        self.set_dataset("readout.dark_prep_error", prep_error)
         self.set_dataset("readout.mean_bright", float(np.mean(self.bright_counts)))
         self.set_dataset("readout.mean_dark", float(np.mean(self.dark_counts)))
-        if result.fidelity >= self.min_fidelity:
-            self.set_dataset("calib.readout_threshold_a", result.threshold, persist=True)
-            self.set_dataset("calib.readout_fidelity_a", result.fidelity, persist=True)
-            print(f"readout threshold {result.threshold}, fidelity {result.fidelity:.4f}")
+        print(f"node {node}: threshold {threshold}, fidelity {fidelity:.4f} "
+              f"(raw {raw:.4f}, dark preparation error {prep_error:.3f})")
+        if fidelity >= self.min_fidelity:
+            self.set_dataset(f"calib.readout_threshold_{node}", threshold, persist=True)
+            self.set_dataset(f"calib.readout_fidelity_{node}", fidelity, persist=True)
+            self.set_dataset(f"calib.detection_time_{node}", self.detection_time, persist=True)
+            print(f"calib.readout_threshold_{node} = {threshold}, "
+                  f"calib.readout_fidelity_{node} = {fidelity:.4f} stored")
         else:
-            print(f"readout fidelity {result.fidelity:.4f} below {self.min_fidelity}: "
-                  "threshold not stored")
+            print(f"readout fidelity {fidelity:.4f} below {self.min_fidelity}: "
+                  f"calib.readout_threshold_{node} not stored")
+
+
+def corrected_threshold(bright, dark_prepared) -> tuple[int, float, float]:
+    """Count threshold (bright: counts > threshold), mean readout fidelity and dark-preparation
+    error ``eps`` from the two histograms.
+
+    Dark-prepared shots are a mixture ``(1 - eps) dark + eps bright`` (failed preparation).
+    ``cut`` is the bright histogram's 1 % quantile, which a dark ion practically never reaches:
+    ``eps`` is the fraction of dark-prepared shots above ``cut`` divided by that fraction
+    among bright shots. The threshold minimises the mean error of Poisson distributions with
+    the bright mean and the mean of the dark-prepared shots below ``cut`` (smooth, unlike the
+    sparse empirical tails); the fidelity at that threshold is the empirical one with the
+    dark error corrected for the admixture (the contaminants above ``cut`` cancel, so its
+    noise is that of the shots between threshold and ``cut``)."""
+    from scipy import stats
+
+    bright = np.asarray(bright, dtype=np.int64)
+    dark_prepared = np.asarray(dark_prepared, dtype=np.int64)
+    cut = int(np.floor(np.quantile(bright, 0.01)))
+    above_b = float(np.mean(bright > cut))
+    eps = float(np.mean(dark_prepared > cut)) / above_b if above_b > 0 else 0.0
+    eps = min(max(eps, 0.0), 0.5)
+    dark_only = dark_prepared[dark_prepared <= cut]
+    lam_b = float(np.mean(bright))
+    lam_d = float(np.mean(dark_only)) if dark_only.size else 0.0
+    t = np.arange(max(cut, 1) + 1)
+    model_error = stats.poisson.cdf(t, lam_b) + stats.poisson.sf(t, lam_d)
+    threshold = int(t[np.argmin(model_error)])
+    bright_error = float(np.mean(bright <= threshold))
+    dark_error = (float(np.mean(dark_prepared > threshold))
+                  - eps * float(np.mean(bright > threshold))) / (1.0 - eps)
+    return threshold, 1.0 - 0.5 * (bright_error + min(max(dark_error, 0.0), 1.0)), eps
