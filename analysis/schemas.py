@@ -45,6 +45,27 @@ Bell / DI-QKD rounds (one entry per round, all the same length):
                             (bell.b = bell.b_raw XOR detector) and the heralding detector
     bell.chsh_running, bell.chsh_stderr_running, bell.qber_running, bell.rounds_done
                             broadcast after each batch of rounds (live plots)
+    bell.link_phase_turns   calib.link_phase used (turns added to B's equatorial axes;
+                            also heralding.link_phase_turns in heralding runs)
+Link-phase calibration (repository/calibrations/link_phase.py): scan
+    calib.link_phase_scan.{x,y,sigma,model} (x: B's azimuth in turns, y: correlator E, model
+    "sinusoid"), rounds link_phase.{theta_b_turns,a,b,herald_detector}, fit
+    link_phase.{phase,phase_stderr,visibility,visibility_stderr,chi2,dof}
+Repeater chain runs (repository/repeater/repeater_chain.py; analysis.repeater):
+    repeater.pairs, repeater.duration_s      end-to-end pairs and node time (s)
+    repeater.p_ar, repeater.p_rb             measured success probability per attempt
+    repeater.attempt_period_s, repeater.cutoff_s, repeater.swap_time_s, repeater.window_s
+    repeater.cooling_per_slot_s   optional, mean cooling time per attempt slot (s)
+    repeater.alpha, repeater.length_ar_km, repeater.length_rb_km,
+    repeater.fibre_loss_db_per_km, repeater.pair_t2_s, repeater.discards
+    repeater.wait_s, repeater.storage_ar_s, repeater.storage_rb_s   per pair (s)
+    repeater.herald_time_ar_mu, repeater.herald_time_rb_mu, repeater.herald_detector_ar,
+    repeater.herald_detector_rb, repeater.swap_outcome (2 z_ra + z_rb), repeater.frame_x,
+    repeater.frame_z     per pair
+    repeater.end_basis_a, repeater.end_basis_b, repeater.end_outcome_a,
+    repeater.end_outcome_b_corrected    end-node rounds (Pauli frame applied)
+    repeater.fidelity, repeater.fidelity_stderr   optional, end-to-end fidelity
+    repeater.photon_efficiency_<a|ra|rb|b>        optional, calibrated arm efficiencies
 Two-qubit tomography:
     tomography.counts       counts of shape (3, 3, 4) [basis_A, basis_B, outcome], bases X, Y,
                             Z, outcome 2 a + b (see analysis.tomography)
@@ -86,6 +107,8 @@ BELL_ROUNDS = ("bell.x", "bell.y", "bell.a", "bell.b")
 BELL_IS_TEST = "bell.is_test"
 
 TOMOGRAPHY_COUNTS = "tomography.counts"
+
+REPEATER_PAIRS = "repeater.pairs"
 
 PHOTON_HDF5_TIMESTAMPS = "photon_data/timestamps"
 

@@ -10,7 +10,25 @@ pulse rotates about (cos phi, -sin phi, 0), taking the axis at theta = pi/2 - ph
 Phases are optical phases of the 729 nm light (turns), as
 :class:`~ionlink.blocks.rotation.Rotation729` takes them (it divides by the calibrated number
 of AOM passes for the DDS).
+
+Link frame (persistent dataset ``calib.link_phase``, turns, written by
+``repository/calibrations/link_phase.py``; 0 before the first calibration). Each node measures
+in the frame of its own 729 laser. A herald at station detector 0 leaves the ions in
+(|10> + e^{i 2 pi phi} |01>)/sqrt2 (first qubit A; |1> = D5/2 = the node that emitted),
+phi = ``calib.link_phase``: the fibre / interferometer phase plus the phases of the lasers
+that drove the photon generation relative to the 729 frames. Then the correlator of A's axis
+at azimuth theta_a and B's at theta_b is E = P(a = b) - P(a != b) = V cos(2 pi (theta_a -
+theta_b + phi)), so B's axis theta_b + phi is maximally correlated (a = b) with A's axis
+theta_b. :meth:`BellBasisMeasurement.measure_axes` and :meth:`~BellBasisMeasurement.
+measure_pauli` add phi to node B's equatorial axes: in that frame the detector-0 state is
+psi+ = (|01> + |10>)/sqrt2 (E = V cos(2 pi (theta_a - theta_b)), <XX> = <YY> = +V).
+A herald at detector 1 prepares the detector-0 state up to Z on node B (phase + 1/2 turn):
+experiments flip B's outcome of equatorial measurements after detector-1 heralds (outcome
+``b = b_raw XOR 1``), Z outcomes are unchanged.
 """
+
+import logging
+import math
 
 from artiq.experiment import (
     HasEnvironment,
@@ -26,6 +44,8 @@ from artiq.experiment import (
 
 from ionlink.blocks.readout import FluorescenceReadout
 from ionlink.blocks.rotation import Rotation729
+
+logger = logging.getLogger(__name__)
 
 #: Basis indices of analysis.tomography (X, Y, Z).
 BASIS_X = 0
@@ -62,6 +82,20 @@ class BellBasisMeasurement(HasEnvironment):
 
     def prepare(self):
         self.call_child_method("prepare")
+        #: Link phase (turns) added to node B's equatorial axes, see the module docstring.
+        stored = self.get_dataset("calib.link_phase", None)
+        #: False before the first link-phase calibration (equatorial correlations then have
+        #: an unknown sign and size).
+        self.link_phase_calibrated = stored is not None
+        self.link_phase = float(stored) if self.link_phase_calibrated else 0.0
+        if not self.link_phase_calibrated:
+            logger.warning("calib.link_phase does not exist: node B's equatorial axes are "
+                           "not corrected for the link phase; run "
+                           "repository/calibrations/link_phase.py first")
+        if not math.isfinite(self.link_phase):
+            raise ValueError(f"calib.link_phase must be a finite phase in turns, got "
+                             f"{self.link_phase!r}")
+        self.kernel_invariants = self.kernel_invariants | {"link_phase"}
 
     @kernel
     def init(self):
@@ -99,8 +133,18 @@ class BellBasisMeasurement(HasEnvironment):
         return self.read()
 
     @kernel
+    def measure_axes(self, theta_a: TFloat, theta_b: TFloat) -> TInt32:
+        """Measure A along the equatorial axis at azimuth ``theta_a`` and B along
+        ``theta_b`` (turns) in the link frame (B's axis shifted by ``calib.link_phase``);
+        returns 2 a + b."""
+        return self.measure(True, basis_phase_turns(theta_a), True,
+                            basis_phase_turns(theta_b + self.link_phase))
+
+    @kernel
     def measure_pauli(self, basis_a: TInt32, basis_b: TInt32) -> TInt32:
         """Measure node A in Pauli basis ``basis_a`` and B in ``basis_b`` (0 = X, 1 = Y,
-        2 = Z); returns 2 a + b with outcome 0 the +1 eigenstate."""
+        2 = Z) in the link frame (B's X and Y shifted by ``calib.link_phase``); returns
+        2 a + b with outcome 0 the +1 eigenstate."""
         return self.measure(basis_a != BASIS_Z, basis_phase_turns(0.25 * float(basis_a)),
-                            basis_b != BASIS_Z, basis_phase_turns(0.25 * float(basis_b)))
+                            basis_b != BASIS_Z,
+                            basis_phase_turns(0.25 * float(basis_b) + self.link_phase))

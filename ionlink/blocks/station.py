@@ -147,17 +147,34 @@ def fit_arrivals(offsets_s, lo_s: float, hi_s: float, bin_s: float, passes: int 
         raise ValueError(f"need lo < hi and bin > 0, got {lo_s}, {hi_s}, {bin_s}")
     offsets = np.asarray(offsets_s, dtype=float)
 
+    def deviance(result, x, counts):
+        """Poisson deviance of a fit (inf for non-finite parameters)."""
+        if not np.all(np.isfinite(list(result.values.values()))):
+            return np.inf
+        mu = np.maximum(result.predict(x), 1e-12)
+        log_term = np.where(counts > 0, counts * np.log(np.maximum(counts, 1) / mu), 0.0)
+        return float(2.0 * np.sum(mu - counts + log_term))
+
     def pearson_fit(lo, hi):
         edges = np.arange(lo, hi + 0.5 * bin_s, bin_s)
         counts, _ = np.histogram(offsets, edges)
         x = 0.5 * (edges[:-1] + edges[1:])
         sigma = np.sqrt(np.maximum(counts, 1.0))
         result = fit("exponential_onset", x, counts, sigma=sigma)
+        # Pearson passes can run away where the model is ~0 (a lone dark count then weighs
+        # as much as the whole wavepacket): keep the pass the Poisson deviance likes best.
+        best = (deviance(result, x, counts), sigma, result)
         for _ in range(passes):
-            if not np.all(np.isfinite(list(result.values.values()))):
+            if not np.isfinite(best[0]):
                 break
             sigma = np.sqrt(np.maximum(result.predict(x), 1e-3))
             result = fit("exponential_onset", x, counts, sigma=sigma)
+            d = deviance(result, x, counts)
+            if d < best[0]:
+                best = (d, sigma, result)
+            elif not np.isfinite(d):
+                break
+        _, sigma, result = best
         return x, counts, sigma, result
 
     x, counts, sigma, result = pearson_fit(lo_s, hi_s)

@@ -3,12 +3,16 @@
 import numpy as np
 from artiq.experiment import *
 
-from ionlink.blocks.bell import BellBasisMeasurement, basis_phase_turns
+from ionlink.blocks.bell import BellBasisMeasurement
 from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
 from ionlink.blocks.station import NO_CLICK
 
-#: Measurement axes (azimuth, turns) of node A's settings x = 0, 1 and node B's y = 0, 1
-#: (CHSH) and y = 2 (key setting, aligned with A's x = 0), optimal for (|01> + |10>)/sqrt2.
+#: Measurement axes (azimuth, turns, in the link frame of ionlink.blocks.bell) of node A's
+#: settings x = 0, 1 and node B's y = 0, 1 (CHSH) and y = 2 (key setting, aligned with A's
+#: x = 0), optimal for psi+ = (|01> + |10>)/sqrt2, whose correlator is
+#: E = cos(2 pi (theta_a - theta_b)): E_00 = E_01 = E_10 = -E_11 = 1/sqrt2, S = 2 sqrt2
+#: (analysis.bell: S = E00 + E01 + E10 - E11, E = P(a = b) - P(a != b)), and on key rounds
+#: (x, y) = (0, 2) E = 1, i.e. a = b and a small QBER.
 ANGLES_A = (0.0, 0.25)
 ANGLES_B = (0.125, -0.125, 0.0)
 KEY_SETTING_B = 2
@@ -22,7 +26,10 @@ class BellTest(EnvExperiment):
     (probability ``test_fraction``) and the settings: test rounds take x, y uniformly from
     {0, 1}, key rounds x = 0 and B's key setting y = 2. The choices come from numpy's PCG64
     generator seeded with ``seed`` and are all stored. Both ions are then measured along the
-    chosen equatorial axes (729 nm pi/2 pulse, fluorescence readout). A herald at detector 1
+    chosen equatorial axes (729 nm pi/2 pulse, fluorescence readout) in the link frame: node
+    B's axes are shifted by the calibrated link phase ``calib.link_phase`` (turns; run
+    ``repository/calibrations/link_phase.py`` first, with the same link settings, and again
+    when it has drifted, see there), so the detector-0 state is psi+. A herald at detector 1
     prepares the state of detector 0 up to Z on node B, so B flips its outcome then (``b``;
     the raw outcome is kept as ``bell.b_raw``). Running CHSH S (test rounds) and QBER (key
     rounds) are broadcast after each batch; long runs yield to the scheduler between
@@ -48,10 +55,6 @@ class BellTest(EnvExperiment):
                               "test round (else a key round); 1 = plain Bell test")
         self.setattr_argument("seed", NumberValue(0, precision=0, step=1, min=0, type="int"),
                               group="Protocol", tooltip="seed of the host's setting choices")
-        self.setattr_argument("phase_offset_b", NumberValue(0.0, min=-1.0, max=1.0,
-                                                            step=0.01),
-                              group="Protocol", tooltip="turns added to node B's measurement "
-                              "axes (compensates a known link phase)")
         self.setattr_argument("link_length", NumberValue(10.0, unit="km", scale=1.0, min=0.0,
                                                          max=200.0, step=1.0),
                               group="Link", tooltip="node-to-node fibre length")
@@ -69,8 +72,8 @@ class BellTest(EnvExperiment):
                                      click_capacity=1 << 14)
         self.bell = BellBasisMeasurement(self)
         n = int(self.batch_rounds)
-        self.phase_a = np.zeros(n)
-        self.phase_b = np.zeros(n)
+        self.theta_a = np.zeros(n)
+        self.theta_b = np.zeros(n)
         self.outcomes = np.zeros(n, dtype=np.int32)
         self.detectors = np.zeros(n, dtype=np.int32)
         self.herald_times = np.zeros(n, dtype=np.int64)
@@ -122,7 +125,7 @@ class BellTest(EnvExperiment):
                 break
             self.detectors[k] = d
             self.herald_times[k] = self.link.herald_time_mu
-            self.outcomes[k] = self.bell.measure(True, self.phase_a[k], True, self.phase_b[k])
+            self.outcomes[k] = self.bell.measure_axes(self.theta_a[k], self.theta_b[k])
             delay(self.settle)
             k += 1
         self.batch_done = k
@@ -164,9 +167,8 @@ class BellTest(EnvExperiment):
         while self.measured < self.rounds and self.attempts_total < self.max_attempts:
             start = self.measured
             n = min(int(self.batch_rounds), int(self.rounds) - start)
-            self.phase_a[:n] = [basis_phase_turns(ANGLES_A[x]) for x in self.x[start:start + n]]
-            self.phase_b[:n] = [basis_phase_turns(ANGLES_B[y] + self.phase_offset_b)
-                                for y in self.y[start:start + n]]
+            self.theta_a[:n] = np.asarray(ANGLES_A)[self.x[start:start + n]]
+            self.theta_b[:n] = np.asarray(ANGLES_B)[self.y[start:start + n]]
             self.run_batch(n, int(self.max_attempts) - self.attempts_total)
             done = int(self.batch_done)
             self.a[start:start + done] = self.outcomes[:done] >> 1
@@ -193,7 +195,8 @@ class BellTest(EnvExperiment):
         self.set_dataset("heralding.herald_times_mu", self.herald_time_mu[:m])
         self.set_dataset("heralding.ref_period_s", self.core.ref_period)
         self.set_dataset("bell.angles_a_turns", np.array(ANGLES_A))
-        self.set_dataset("bell.angles_b_turns", np.array(ANGLES_B) + self.phase_offset_b)
+        self.set_dataset("bell.angles_b_turns", np.array(ANGLES_B))
+        self.set_dataset("bell.link_phase_turns", self.bell.link_phase)
         self.set_dataset("bell.seed", int(self.seed))
         if m == 0:
             print(f"no heralded round in {self.attempts_total} attempts")

@@ -45,6 +45,12 @@ class HeraldedEntanglement(EnvExperiment):
     all. Records attempts, heralds, herald times, detectors, settings, outcomes and every
     station click; broadcasts heralds/s, mean generation time and its ratio to the memory
     coherence time while it runs.
+
+    X and Y are measured in the link frame of ``ionlink.blocks.bell``: node B's equatorial
+    axes are shifted by the calibrated ``calib.link_phase`` (turns, from
+    ``repository/calibrations/link_phase.py``), so a detector-0 herald measures as psi+
+    (<XX> = <YY> = +1); detector-1 heralds (Z on B) have B's X/Y outcomes flipped
+    (``heralding.outcome_b_corrected``).
     """
 
     def build(self):
@@ -260,6 +266,7 @@ class HeraldedEntanglement(EnvExperiment):
         self.set_dataset("heralding.clicks_lost", int(self.link.clicks_lost))
         self.set_dataset("heralding.alpha", self.link.photons_a.alpha_set())
         self.set_dataset("heralding.attempt_period_s", self.link.attempt_period(), unit="s")
+        self.set_dataset("heralding.link_phase_turns", self.bell.link_phase)
         self.set_dataset("heralding.expected_success_probability",
                          self.link.expected_herald_probability())
         heralds = len(detectors)
