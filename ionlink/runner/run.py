@@ -9,6 +9,7 @@ writer a chance) and written once more at the end, also when a stage raises.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -24,6 +25,7 @@ from artiq.language.environment import is_public_experiment
 from ionlink.runner.arguments import ProcessArgumentManager
 from ionlink.runner.datasets import DatasetDB, DatasetManager
 from ionlink.runner.devices import DeviceError, SimDeviceManager, load_device_db
+from ionlink.runner.labclock import LabClock, virtual_wall_clock
 from ionlink.runner.modules import ModuleImportError, import_file
 from ionlink.runner.results import ResultsWriter, RidCounter, results_path
 from ionlink.runner.scheduler import RunQueue, SimScheduler
@@ -100,6 +102,11 @@ class RunRequest:
     log_level: int = logging.WARNING
     #: The run id, when the scheduler assigned one at submission (else a new one).
     rid: int | None = None
+    #: The due date the run was submitted with (seconds since the epoch), if any.
+    due_date: float | None = None
+    #: Make ``time.time()`` follow the results directory's lab clock during the run
+    #: (a simulated night: see :mod:`ionlink.runner.labclock`).
+    virtual_time: bool = False
 
 
 def run_experiment(request: RunRequest,
@@ -122,6 +129,7 @@ def run_experiment(request: RunRequest,
     except (KeyError, ValueError) as e:
         raise DeviceError(f"the virtual node cannot be built on {request.device_db}: "
                           f"{e}") from None
+    outer_engine = session._engine  # a paused run's session, given back when this one ends
     engine = session.start(world=world, costs=request.costs, trace=request.vcd is not None)
 
     results_root = Path(request.results_root)
@@ -136,17 +144,32 @@ def run_experiment(request: RunRequest,
         "log_level": request.log_level,
         "repo_rev": None,
     }
-    queue.add_running(rid, request.pipeline_name, expid, request.priority)
+    queue.add_running(rid, request.pipeline_name, expid, request.priority, request.due_date)
     scheduler = SimScheduler(queue, rid, request.pipeline_name, expid, request.priority)
-    dataset_db = DatasetDB(request.dataset_db if request.dataset_db is not None
-                           else results_root / "dataset_db.pyon")
-    dataset_mgr = DatasetManager(dataset_db)
+    db_path = Path(request.dataset_db if request.dataset_db is not None
+                   else results_root / "dataset_db.pyon").resolve()
     argument_mgr = ProcessArgumentManager(request.arguments)
     device_mgr = SimDeviceManager(ddb, virtual_devices={"scheduler": scheduler})
 
-    start_time = time.time()
-    writer = ResultsWriter(results_path(results_root, start_time, rid, cls.__name__),
-                           dataset_mgr, rid, start_time, expid, artiq.__version__)
+    dataset_db = _acquire_dataset_db(db_path)
+    clock_scope = contextlib.ExitStack()
+    lab_clock: LabClock | None = None
+    try:
+        # The node's lab time carries on from the previous run in this results directory.
+        lab_clock = LabClock.for_root(results_root)
+        lab_clock.begin_run(engine, world)
+        dataset_mgr = DatasetManager(dataset_db)
+        if request.virtual_time:
+            clock_scope.enter_context(virtual_wall_clock(lab_clock))
+        start_time = time.time()
+        writer = ResultsWriter(results_path(results_root, start_time, rid, cls.__name__),
+                               dataset_mgr, rid, start_time, expid, artiq.__version__)
+    except BaseException:
+        clock_scope.close()
+        if lab_clock is not None:
+            lab_clock.end_run()
+        _release_dataset_db(db_path)
+        raise
     wall_start = time.perf_counter()
     node_start = engine.cpu
     error: BaseException | None = None
@@ -163,18 +186,45 @@ def run_experiment(request: RunRequest,
         try:
             device_mgr.close_devices()
         finally:
-            dataset_db.save()
-            results_file = writer.close()
-            queue.finish(rid)
-            if request.vcd is not None and engine.trace is not None:
-                from ionlink.sim.vcd import write_vcd
-                write_vcd(request.vcd, engine)
+            try:
+                dataset_db.save()
+                results_file = writer.close()
+                queue.finish(rid)
+                if request.vcd is not None and engine.trace is not None:
+                    from ionlink.sim.vcd import write_vcd
+                    write_vcd(request.vcd, engine)
+            finally:
+                _release_dataset_db(db_path)
+                clock_scope.close()
+                lab_clock.end_run()
+                if outer_engine is not None:
+                    session._engine = outer_engine
     return RunOutcome(
         rid=rid, class_name=cls.__name__, results_file=results_file,
         datasets=dict(getattr(dataset_mgr, "local", {})), error=error,
         rtio_errors=dict(engine.errors), rtio_events=engine.events_submitted,
         node_time_s=(engine.cpu - node_start) * engine.ref_period,
         wall_time_s=time.perf_counter() - wall_start)
+
+
+#: Dataset databases of the runs under way (a run started while another pauses shares the
+#: paused run's database, as all runs share the master's): path -> [db, number of runs].
+_open_dbs: dict[Path, list] = {}
+
+
+def _acquire_dataset_db(path: Path) -> DatasetDB:
+    entry = _open_dbs.get(path)
+    if entry is None:
+        entry = _open_dbs[path] = [DatasetDB(path), 0]
+    entry[1] += 1
+    return entry[0]
+
+
+def _release_dataset_db(path: Path) -> None:
+    entry = _open_dbs[path]
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _open_dbs[path]
 
 
 def _run_with_checkpoints(exp: Any, writer: ResultsWriter, queue: RunQueue, request: RunRequest,
@@ -224,7 +274,8 @@ def run_due(queue: RunQueue, template: RunRequest, world_factory: Callable | Non
         request = dataclasses.replace(
             template, experiment_file=Path(expid.get("file", template.experiment_file)),
             class_name=expid.get("class_name"), arguments=dict(expid.get("arguments", {})),
-            pipeline_name=due.pipeline_name, priority=due.priority, rid=due.rid)
+            pipeline_name=due.pipeline_name, priority=due.priority, rid=due.rid,
+            due_date=due.due_date)
         outcomes.append(run_experiment(request, world_factory=world_factory, queue=queue))
 
 

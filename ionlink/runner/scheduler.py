@@ -87,9 +87,11 @@ class RunQueue:
                                    bool(flush))
         return rid
 
-    def add_running(self, rid: int, pipeline_name: str, expid: dict, priority: int = 0) -> None:
-        """Register a run the runner started itself (not through :meth:`submit`)."""
-        self.runs[rid] = QueuedRun(rid, pipeline_name, expid, int(priority), None, False,
+    def add_running(self, rid: int, pipeline_name: str, expid: dict, priority: int = 0,
+                    due_date: float | None = None) -> None:
+        """Register a run the runner started (itself, or taken from the queue with the
+        ``due_date`` it was submitted with)."""
+        self.runs[rid] = QueuedRun(rid, pipeline_name, expid, int(priority), due_date, False,
                                    status="running")
 
     def set_status(self, rid: int, status: str) -> None:
