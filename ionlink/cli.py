@@ -31,7 +31,10 @@ def _add_run_parser(subparsers) -> None:
                    help="the lab's device database (default: %(default)s)")
     p.add_argument("--node", type=Path, default=None,
                    help="node file (TOML) with the virtual node's physical parameters")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the virtual node")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the virtual node's random draws (default: the run's rid, "
+                        "so runs differ and --seed RID reproduces one; the lab's drifts do "
+                        "not depend on it)")
     p.add_argument("-o", "--results", type=Path, default=Path("results"),
                    help="results directory (default: %(default)s)")
     p.add_argument("--dataset-db", type=Path, default=None,
@@ -155,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run_parser(subparsers)
     _add_scan_parser(subparsers)
+    from ionlink.simdb import add_simdb_parser
+    add_simdb_parser(subparsers)
+    from ionlink.night import register as register_night
+    register_night(subparsers)
     try:
         from analysis.commands import register as register_analysis
     except ImportError:

@@ -118,6 +118,8 @@ def simulate_night(hours: float, results_root: str | Path, *, ions: Sequence[str
     :param results_root: results directory (its lab clock, rids and dataset database carry
         on from earlier runs there).
     :param interval_s: time between graph runs (s).
+    :param seed: lab seed of the virtual node (its drift history); every run draws its
+        clicks and outcomes with its own rid as seed.
     :param faults: faults switched on during the night.
     :param graph_shots: node -> argument overrides (fewer shots for a quick night).
     :param truth_step_s: spacing of the true-value samples in the report (s).
@@ -139,7 +141,7 @@ def simulate_night(hours: float, results_root: str | Path, *, ions: Sequence[str
              "log_level": 30, "repo_rev": None}
     queue.submit("main", expid, priority=-10, due_date=start_wall)
     template = RunRequest(experiment_file=Path(experiment), device_db=Path(device_db),
-                          results_root=root, seed=seed, virtual_time=True)
+                          results_root=root, seed=None, virtual_time=True)
     result = NightResult()
     while True:
         due = queue.next_due()
@@ -156,7 +158,7 @@ def simulate_night(hours: float, results_root: str | Path, *, ions: Sequence[str
         cfg = config_at(base_cfg, faults, t_night)
 
         def factory(ddb: dict, s: int, cfg: NodeConfig = cfg) -> VirtualNetwork:
-            return VirtualNetwork(ddb, cfg, s)
+            return VirtualNetwork(ddb, cfg, s, lab_seed=seed)
 
         request = dataclasses.replace(
             template, experiment_file=Path(due.expid["file"]),
@@ -225,7 +227,8 @@ def night_report(outcomes: Sequence[RunOutcome], root: Path, start_wall: float,
         t_night = t_wall - start_wall
         active = sum(1 for f in faults if f.at_s <= t_night)
         if active not in networks:
-            networks[active] = VirtualNetwork(ddb, config_at(base_cfg, faults, t_night), seed)
+            networks[active] = VirtualNetwork(ddb, config_at(base_cfg, faults, t_night),
+                                              lab_seed=seed)
         truth = networks[active].truth(start_lab + t_night)
         for ion in ions:
             for template, key in TRUTH_KEYS.items():
@@ -237,7 +240,8 @@ def night_report(outcomes: Sequence[RunOutcome], root: Path, start_wall: float,
             for p, tol in d.tolerance.items():
                 tolerances[p.replace("{ion}", ion)] = float(tol)
     reference = {k: v for k, v in reference.items() if k in histories}
-    notes = [f"simulated night: {len(outcomes)} graph runs on the virtual node (seed {seed})"]
+    notes = [f"simulated night: {len(outcomes)} graph runs on the virtual node (lab seed "
+             f"{seed}; each run draws with its rid as seed)"]
     notes += [f"injected fault {f.name} at {f.at_s / 3600:.2f} h: {f.description}"
               for f in faults]
     notes += [f"not in the graph: {name}: {why}" for name, why in sorted(missing.items())]
@@ -302,7 +306,8 @@ def register(subparsers: Any) -> None:
                    help="results directory (default: %(default)s)")
     p.add_argument("--device-db", type=Path, default=Path("device_db.py"))
     p.add_argument("--node", type=Path, default=None, help="node file (TOML)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="lab seed: the night's drift history (each run draws with its rid)")
     p.set_defaults(func=_night_command)
 
     c = subparsers.add_parser("calib", help="calibrated parameters: history and rollback")

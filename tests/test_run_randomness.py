@@ -1,22 +1,15 @@
-"""Random streams of successive runs (reproductions of a seeding problem, see the reasons).
+"""Random streams of runs: new draws for every run and batch, one lab history for all.
 
-Within one run the node's streams are not reused per batch, kernel call or DMA playback
-(heralds of successive batches fall at different attempts; herald counts per batch are
-binomially spread). Across runs they are: ``ionlink run`` (and ``RunRequest``) gives every run
-the node seed 0, so two runs of one experiment in one results directory see the same photon
-clicks and quantum outcomes (the lab clock moves the drifts on, but not the random draws).
-The fix is not a new seed per run alone: ``VirtualNetwork`` also draws the lab's slow drifts
-(fibre phase, transition frequencies, ...) from its master seed, so a per-run seed would give
-every run a different lab history and invalidate calibrations (e.g. ``calib.link_phase``)
-from one run to the next. The node needs a lab seed (drifts, fixed per results directory)
-separate from a run seed (quantum outcomes, clicks; new per run, e.g. from the rid, and
-recorded in the results).
+Within one run the node's streams are not reused per batch, kernel call or DMA playback.
+Across runs, ``RunRequest.seed`` defaults to the run's rid, so two runs of one experiment in
+one results directory see different photon clicks and quantum outcomes (``--seed RID``
+reproduces a run), while the lab's slow drifts come from ``VirtualNetwork``'s separate
+``lab_seed``: every run sees the same lab history, so calibrations carry over.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from ionlink.node import VirtualNetwork
 from ionlink.runner.devices import load_device_db
@@ -24,9 +17,6 @@ from ionlink.runner.run import RunRequest, run_experiment
 from tests import link_rig as L
 
 
-@pytest.mark.xfail(strict=True, reason="ionlink run / RunRequest seed every run's node with "
-                   "0: two runs in one results directory repeat the same clicks and outcomes "
-                   "(needs a per-run seed in ionlink/runner + cli, see module docstring)")
 def test_two_runs_in_one_results_directory_see_independent_outcomes(tmp_path):
     cfg = L.quiet_link_config()
     runs = []
@@ -45,9 +35,6 @@ def test_two_runs_in_one_results_directory_see_independent_outcomes(tmp_path):
     assert not np.array_equal(first, second)
 
 
-@pytest.mark.xfail(strict=True, reason="ionlink/node/network.py draws the lab's drifts "
-                   "(fibre phase, ...) from the same master seed as the quantum outcomes, so "
-                   "another run seed means another lab history (needs a separate lab seed)")
 def test_lab_drifts_do_not_depend_on_the_run_seed():
     ddb = load_device_db(L.DEVICE_DB)
     phases = [VirtualNetwork(ddb, None, seed).truth(600.0)["fibre_phase_rad"]

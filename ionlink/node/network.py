@@ -161,7 +161,11 @@ class VirtualNetwork:
 
     :param device_db: the lab's device_db dict (roles are its aliases, see wiring.py).
     :param config: node truth; ``None`` loads the defaults.
-    :param seed: master seed; components get independent streams via SeedSequence.spawn.
+    :param seed: seed of the run's random draws (photon clicks, quantum outcomes, fast
+        noise); components get independent streams via SeedSequence.spawn.
+    :param lab_seed: seed of the lab's slow drifts (transition frequencies, Rabi
+        frequency, fibre phase, temperature): one lab history shared by every run
+        whatever its ``seed``, so calibrations carry over between runs.
     :param lab_time_origin_s: lab time (s) of ``t_mu = 0`` for the drifts.
     :param record_retention_s: node time (s) for which detector clicks stay readable behind
         the newest finalised click time (see :mod:`ionlink.node.detectors`).
@@ -173,7 +177,7 @@ class VirtualNetwork:
 
     def __init__(self, device_db: dict[str, Any], config: NodeConfig | None = None,
                  seed: int = 0, lab_time_origin_s: float = 0.0,
-                 record_retention_s: float = 5.0):
+                 record_retention_s: float = 5.0, lab_seed: int = 0):
         self.cfg = config if config is not None else load_node_config()
         self.wiring = build_wiring(device_db)
         self.lab_time_origin_s = float(lab_time_origin_s)
@@ -186,7 +190,9 @@ class VirtualNetwork:
                                               cfg.fibre.phase_noise_rms_rad,
                                               cfg.fibre.phase_noise_correlation_time_s)
         self._fibre_noise_t_mu = 0
-        self._drifts = self._make_drifts(np.random.default_rng(seqs[5]))
+        self.lab_seed = int(lab_seed)
+        self._drifts = self._make_drifts(np.random.default_rng(
+            np.random.SeedSequence([self.lab_seed, 0x1AB])))
         # The joint state is kept in one of two forms: ``_pops`` = [p_A, p_B] when it is a
         # product of diagonal (classical) states -- the usual state between attempts, where
         # pumping, decay and dephasing reduce to 4x4 population transfers -- or the full

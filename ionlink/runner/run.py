@@ -94,7 +94,10 @@ class RunRequest:
     device_db: Path = Path("device_db.py")
     results_root: Path = Path("results")
     dataset_db: Path | None = None
-    seed: int = 0
+    #: Seed of the run's random draws (photon clicks, quantum outcomes); None: the run's
+    #: rid, so successive runs draw anew and ``--seed RID`` reproduces one. The lab's
+    #: drifts do not depend on it (see ``VirtualNetwork``'s ``lab_seed``).
+    seed: int | None = None
     costs: CostModel = DEFAULT_COSTS
     vcd: Path | None = None
     pipeline_name: str = "main"
@@ -123,20 +126,22 @@ def run_experiment(request: RunRequest,
     module = import_experiment_file(path)
     cls = find_experiment_class(module, request.class_name, path)
 
+    results_root = Path(request.results_root)
+    rid_counter = RidCounter(results_root)
+    if queue is None:
+        queue = RunQueue(rid_counter.get)
+    rid = request.rid if request.rid is not None else rid_counter.get()
+    seed = request.seed if request.seed is not None else rid
+
     factory = world_factory if world_factory is not None else default_world_factory
     try:
-        world = factory(ddb, request.seed)
+        world = factory(ddb, seed)
     except (KeyError, ValueError) as e:
         raise DeviceError(f"the virtual node cannot be built on {request.device_db}: "
                           f"{e}") from None
     outer_engine = session._engine  # a paused run's session, given back when this one ends
     engine = session.start(world=world, costs=request.costs, trace=request.vcd is not None)
 
-    results_root = Path(request.results_root)
-    rid_counter = RidCounter(results_root)
-    if queue is None:
-        queue = RunQueue(rid_counter.get)
-    rid = request.rid if request.rid is not None else rid_counter.get()
     expid = {
         "file": str(path),
         "class_name": cls.__name__,
