@@ -156,6 +156,9 @@ def analyze_results(results) -> dict:
         run("bell", analyze_bell, datasets)
     if schemas.TOMOGRAPHY_COUNTS in datasets:
         run("tomography", analyze_tomography, datasets)
+    if schemas.REPEATER_PAIRS in datasets:
+        from analysis.repeater import summarize_run
+        run("repeater", lambda: summarize_run(datasets).to_dict())
     return sections
 
 

@@ -56,6 +56,8 @@ Repeater chain runs (repository/repeater/repeater_chain.py; analysis.repeater):
     repeater.p_ar, repeater.p_rb             measured success probability per attempt
     repeater.attempt_period_s, repeater.cutoff_s, repeater.swap_time_s, repeater.window_s
     repeater.cooling_per_slot_s   optional, mean cooling time per attempt slot (s)
+    repeater.memory_t2_s, repeater.memory_decay_exponent   optional, T2 of the ions a, ra,
+                            rb, b (s) and the decay shape k of exp(-(t/T2)^k)
     repeater.alpha, repeater.length_ar_km, repeater.length_rb_km,
     repeater.fibre_loss_db_per_km, repeater.pair_t2_s, repeater.discards
     repeater.wait_s, repeater.storage_ar_s, repeater.storage_rb_s   per pair (s)

@@ -82,14 +82,28 @@ def _run_command(args) -> int:
 
 
 def _world_factory(node_file: Path | None):
-    if node_file is None:
-        return None
-    if not node_file.is_file():
+    if node_file is not None and not node_file.is_file():
         raise ValueError(f"node file {node_file} does not exist")
     from ionlink.node import VirtualNetwork, load_node_config
+    from ionlink.node.chain import ChainNetwork, is_chain_device_db
+    from ionlink.node.chain_config import is_chain_file, load_chain_config
 
-    config = load_node_config(node_file)
-    return lambda ddb, seed: VirtualNetwork(ddb, config, seed)
+    # a chain device_db (device_db_repeater.py) gets the repeater chain behind it, with a
+    # chain node file (repeater_node.toml) or the chain defaults
+    chain = node_file is not None and is_chain_file(node_file)
+    config = None if node_file is None or chain else load_node_config(node_file)
+
+    def factory(ddb, seed):
+        if is_chain_device_db(ddb):
+            if config is not None:
+                raise ValueError(f"{node_file} is a two-node file; the chain device_db "
+                                 "needs a chain node file (see ionlink/node/repeater_node.toml)")
+            return ChainNetwork(ddb, load_chain_config(node_file if chain else None), seed)
+        if chain:
+            raise ValueError(f"{node_file} is a chain node file; use it with the chain's "
+                             "device_db (device_db_repeater.py)")
+        return VirtualNetwork(ddb, config, seed)
+    return factory
 
 
 def _summary_lines(datasets: dict) -> list[str]:
