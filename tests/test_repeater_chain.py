@@ -311,3 +311,18 @@ def test_swapped_phase_is_stable_when_every_laser_is_off_its_atom():
         # while a drift with absolute time would turn by ~ 2 pi x 0.5 Hz x 0.3 s or more
         assert np.ptp(ph) < 0.05, ph
         assert np.ptp(t) > 0.3
+
+
+def test_runner_default_world_is_the_chain_behind_the_chain_device_db():
+    from pathlib import Path
+
+    from ionlink.node import VirtualNetwork
+    from ionlink.node.chain import ChainNetwork
+    from ionlink.runner.devices import load_device_db
+    from ionlink.runner.run import default_world_factory
+
+    root = Path(__file__).resolve().parent.parent
+    assert isinstance(default_world_factory(load_device_db(root / "device_db_repeater.py"), 0),
+                      ChainNetwork)
+    assert isinstance(default_world_factory(load_device_db(root / "device_db.py"), 0),
+                      VirtualNetwork)

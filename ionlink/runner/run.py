@@ -285,7 +285,13 @@ def run_due(queue: RunQueue, template: RunRequest, world_factory: Callable | Non
 
 
 def default_world_factory(ddb: dict, seed: int) -> World:
-    """The virtual node with its default node file."""
+    """The virtual network with its default node file: the repeater chain A - R - B behind
+    a chain device database (``device_db_repeater.py``), else the two-node link."""
     from ionlink.node import VirtualNetwork, load_node_config
+    from ionlink.node.chain import ChainNetwork, is_chain_device_db
 
+    if is_chain_device_db(ddb):
+        from ionlink.node.chain_config import load_chain_config
+
+        return ChainNetwork(ddb, load_chain_config(None), seed)
     return VirtualNetwork(ddb, load_node_config(None), seed)
