@@ -8,7 +8,8 @@ decision. DDS profiles are preset (they stay constant during the loop).
 
 Prints node time / wall time and node time / CPU time (CPU time is the process's own, less
 sensitive to other load on the machine), RTIO events per wall and per CPU second, the herald
-probability. Run: ``python bench/bench_node.py [attempts] [--profile]``.
+probability. Run: ``python bench/bench_node.py [attempts] [--profile | --compare]``
+(``--compare``: DMA traces played event by event vs as a batch, in one process).
 """
 
 from __future__ import annotations
@@ -90,12 +91,14 @@ class HeraldingLoop:
         return heralds, now_mu() - t0
 
 
-def run(attempts: int = 2000, seed: int = 0) -> dict[str, float]:
+def run(attempts: int = 2000, seed: int = 0, batch: bool = True) -> dict[str, float]:
+    """Run the loop; ``batch=False`` plays DMA traces event by event (the reference path)."""
     db = dict(example_device_db())
     db["core"] = {**db["core"], "arguments": {"host": None, "ref_period": 1e-9}}
     db["core_dma"] = {"type": "local", "module": "artiq.coredevice.dma", "class": "CoreDMA"}
     net = VirtualNetwork(db, seed=seed)
     engine = session.start(world=net)
+    engine.fast_dma = batch
     try:
         dmgr = SimDeviceManager(db)
         dev = net.wiring.devices
@@ -129,6 +132,18 @@ if __name__ == "__main__":
         import pstats
         cProfile.run("run(n)", "/tmp/bench_node.prof")
         pstats.Stats("/tmp/bench_node.prof").sort_stats("tottime").print_stats(25)
+    elif "--compare" in sys.argv:
+        # both paths in one process, alternating, best CPU time of three each
+        results = {False: [], True: []}
+        for _ in range(3):
+            for batch in (False, True):
+                results[batch].append(run(n, batch=batch))
+        best = {b: min(r, key=lambda x: x["cpu_s"]) for b, r in results.items()}
+        assert best[False]["herald_probability"] == best[True]["herald_probability"]
+        print(f"{'':>20}  {'event by event':>14}  {'batch':>14}")
+        for key in best[True]:
+            print(f"{key:>20}: {best[False][key]:14.6g}  {best[True][key]:14.6g}")
+        print(f"{'speed-up (CPU)':>20}: {best[False]['cpu_s'] / best[True]['cpu_s']:.3g}x")
     else:
         for key, value in run(n).items():
             print(f"{key:>20}: {value:.6g}")

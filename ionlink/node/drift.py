@@ -35,27 +35,46 @@ class Drift:
         self.phase = float(rng.uniform(0, 2 * math.pi))
         self._grid = np.zeros(1)
         self._cum = np.zeros(0)
+        # the same values as Python floats (indexing them is cheaper than numpy scalars)
+        self._grid_list: list[float] = [0.0]
+        self._cum_list: list[float] = []
+        self._memo_t = math.nan
+        self._memo_v = 0.0
 
     def _extend(self, index: int) -> None:
+        if index + 1 < len(self._grid_list):
+            return
         while self._grid.size <= index + 1:
             steps = self._rng.normal(0.0, self._sigma, _BLOCK)
             self._grid = np.concatenate([self._grid, self._grid[-1] + np.cumsum(steps)])
+        self._grid_list = self._grid.tolist()
 
     def integral(self, t0_s: float, t1_s: float) -> float:
         """Exact integral of the drift over ``[t0_s, t1_s]`` (value x seconds)."""
-        return self._antiderivative(t1_s) - self._antiderivative(t0_s)
+        a0 = self._antiderivative(t0_s)     # first: it is usually the memo of the last call
+        return self._antiderivative(t1_s) - a0
 
     def _antiderivative(self, t_s: float) -> float:
+        if t_s == self._memo_t:
+            return self._memo_v      # consecutive integrals share their end points
+        v = self._antiderivative_at(t_s)
+        self._memo_t, self._memo_v = t_s, v
+        return v
+
+    def _antiderivative_at(self, t_s: float) -> float:
         t = max(t_s, 0.0)
         x = t / self.step_s
         i = int(x)
         self._extend(i)
-        g = self._grid
-        if self._cum.size != g.size:
+        g = self._grid_list
+        if len(self._cum_list) != len(g):
             # trapezoids of the piecewise-linear walk, cumulated per grid cell
-            self._cum = np.concatenate([[0.0], np.cumsum((g[1:] + g[:-1]) * 0.5)])
+            a = self._grid
+            self._cum = np.concatenate([[0.0], np.cumsum((a[1:] + a[:-1]) * 0.5)])
+            self._cum_list = self._cum.tolist()
         frac = x - i
-        walk = self.step_s * (self._cum[i] + g[i] * frac + (g[i + 1] - g[i]) * frac * frac / 2)
+        walk = self.step_s * (self._cum_list[i] + g[i] * frac
+                              + (g[i + 1] - g[i]) * frac * frac / 2)
         if self.amplitude:
             walk -= self.amplitude / self.omega * (math.cos(self.omega * t + self.phase)
                                                    - math.cos(self.phase))
@@ -67,7 +86,8 @@ class Drift:
         i = int(x)
         self._extend(i)
         frac = x - i
-        walk = self._grid[i] * (1 - frac) + self._grid[i + 1] * frac
+        g = self._grid_list
+        walk = g[i] * (1 - frac) + g[i + 1] * frac
         return float(walk + self.amplitude * math.sin(self.omega * t + self.phase))
 
 
@@ -84,23 +104,40 @@ class OrnsteinUhlenbeck:
         self.sigma = sigma
         self.tau = tau_s
         self.x = float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
+        self._cache: dict[float, tuple[float, float, float, float, float]] = {}
+
+    def _constants(self, dt_s: float) -> tuple[float, float, float, float, float]:
+        """(e, 1 - e, sx, cov / sx, sqrt(cond_var)) of a step ``dt_s`` (cached: loops
+        repeat the same steps)."""
+        c = self._cache.get(dt_s)
+        if c is None:
+            tau, s2 = self.tau, self.sigma ** 2
+            e = math.exp(-dt_s / tau)
+            var_x = s2 * (1 - e * e)
+            var_i = s2 * tau * tau * (2 * dt_s / tau - 3 + 4 * e - e * e)
+            cov = s2 * tau * (1 - e) ** 2
+            sx = math.sqrt(max(var_x, 0.0))
+            if sx > 0:
+                c = (e, 1 - e, sx, cov / sx,
+                     math.sqrt(max(var_i - cov * cov / var_x, 0.0)))
+            else:
+                c = (e, 1 - e, 0.0, 0.0, 0.0)
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[dt_s] = c
+        return c
 
     def advance(self, dt_s: float) -> tuple[float, float]:
         if self.sigma == 0 or dt_s <= 0:
             return self.x, self.x * max(dt_s, 0.0)
-        tau, s2 = self.tau, self.sigma ** 2
-        e = math.exp(-dt_s / tau)
-        mean_x = self.x * e
-        mean_i = self.x * tau * (1 - e)
-        var_x = s2 * (1 - e * e)
-        var_i = s2 * tau * tau * (2 * dt_s / tau - 3 + 4 * e - e * e)
-        cov = s2 * tau * (1 - e) ** 2
-        z1, z2 = self._rng.standard_normal(2)
-        sx = math.sqrt(max(var_x, 0.0))
+        e, one_e, sx, cov_sx, cond_sd = self._constants(dt_s)
+        x = self.x
+        mean_x = x * e
+        mean_i = x * self.tau * one_e
+        z1, z2 = self._rng.standard_normal(2).tolist()
         if sx > 0:
             x_new = mean_x + sx * z1
-            cond_var = max(var_i - cov * cov / var_x, 0.0)
-            integral = mean_i + cov / sx * z1 + math.sqrt(cond_var) * z2
+            integral = mean_i + cov_sx * z1 + cond_sd * z2
         else:
             x_new, integral = mean_x, mean_i
         self.x = x_new

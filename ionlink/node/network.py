@@ -26,6 +26,10 @@ within SNAP_FLOOR of S by pumping is set to S; the dephasing noise and the atom 
 integrated lazily (exactly) when a coherence needs them; an attempt whose ions entered
 classically is first resolved as "no click" from the generation probabilities (the no-click
 outcome factorises per node), the joint Kraus computation runs only for attempts with clicks.
+A DMA playback arrives as one batch (``output_batch``) and is processed as a unit in its
+precompiled time order with the switch targets resolved and the classical branches of the
+ion evolution inlined (same arithmetic as event by event); emission Kraus operators and
+dephasing unitaries are built only when an outcome needs them.
 """
 
 from __future__ import annotations
@@ -85,10 +89,54 @@ def _no_click_map(branches: list, rho: np.ndarray, eta: float) -> np.ndarray:
     return out
 
 
+class _Playback:
+    """World events of one DMA trace (``output_batch``), sorted once by (time, submission)."""
+
+    __slots__ = ("events", "steps", "first", "last", "resolved")
+
+    def __init__(self, events: tuple[tuple[int, str, str, Any], ...]):
+        self.events = events
+        order = sorted(range(len(events)), key=lambda k: (events[k][0], k))
+        self.steps = tuple(events[k] for k in order)
+        self.first = self.steps[0][0]
+        self.last = self.steps[-1][0]
+        self.resolved = None    # steps with the network's targets (``_run_playback``)
+
+
+class _NoEmission:
+    """Kraus operator of no emission, ``sqrt(1 - alpha)`` on S (built on demand)."""
+
+    __slots__ = ("alpha",)
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+
+    def __call__(self) -> np.ndarray:
+        k0 = np.eye(LEVELS, dtype=complex)
+        k0[S, S] = math.sqrt(1 - self.alpha)
+        return k0
+
+
+class _EmissionKraus:
+    """``sqrt(p) exp(-i phi) |level><S|`` (built on demand; ``phi`` fixed at emission)."""
+
+    __slots__ = ("level", "p", "phi")
+
+    def __init__(self, level: int, p: float, phi: float):
+        self.level, self.p, self.phi = level, p, phi
+
+    def __call__(self) -> np.ndarray:
+        k1 = np.zeros((LEVELS, LEVELS), dtype=complex)
+        k1[self.level, S] = math.sqrt(self.p) * complex(math.cos(self.phi),
+                                                         -math.sin(self.phi))
+        return k1
+
+
 class _Laser:
     """State of one AOM channel: RF switch, DDS profile, attenuation, phase accumulator."""
 
-    __slots__ = ("level", "dds", "att_db", "acc_turns", "acc_t_mu", "f")
+    __slots__ = ("level", "dds", "att_db", "acc_turns", "acc_t_mu", "f", "is_on",
+                 "_gain_att", "_gain")
 
     def __init__(self) -> None:
         self.level = 0
@@ -96,12 +144,23 @@ class _Laser:
         self.att_db = 0.0
         self.acc_turns = 0.0
         self.acc_t_mu = 0
-        #: cached :meth:`field` (kept up to date by :meth:`update`)
+        #: cached :meth:`field` and :attr:`on` (kept up to date by :meth:`update`)
         self.f = 0.0
+        self.is_on = False
+        self._gain_att = 0.0
+        self._gain = 1.0
 
     def update(self) -> None:
         """Recompute the cached field after a change of level, profile or attenuation."""
-        self.f = self.field()
+        d = self.dds
+        on = self.is_on = self.level == 1 and d is not None and d.amplitude > 0
+        if on:
+            if self.att_db != self._gain_att:
+                self._gain_att = self.att_db
+                self._gain = 10.0 ** (-self.att_db / 20.0)
+            self.f = d.amplitude * self._gain
+        else:
+            self.f = 0.0
 
     @property
     def on(self) -> bool:
@@ -193,6 +252,8 @@ class VirtualNetwork:
         self.lab_seed = int(lab_seed)
         self._drifts = self._make_drifts(np.random.default_rng(
             np.random.SeedSequence([self.lab_seed, 0x1AB])))
+        self._drift_729 = [self._drifts[f"729_{n}"] for n in NODES]
+        self._efficiency_consts: tuple | None = None
         # The joint state is kept in one of two forms: ``_pops`` = [p_A, p_B] when it is a
         # product of diagonal (classical) states -- the usual state between attempts, where
         # pumping, decay and dephasing reduce to 4x4 population transfers -- or the full
@@ -202,6 +263,9 @@ class VirtualNetwork:
         self._batch: PhotonBatch | None = None
         self._events: list[tuple[int, int, str, str, Any]] = []
         self._seq = 0
+        # DMA playbacks buffered as one item (t, seq, None, _Playback, t0), see output_batch
+        self._playback_plans: dict[int, _Playback] = {}
+        self._pending_playbacks = 0
         self._make_records(seqs[6], record_retention_s)
         self._heating_rate = cfg.motion.heating_rate_quanta_per_s
         self._quench_rate = cfg.laser_854.quench_rate_at_full_amplitude_hz
@@ -327,12 +391,18 @@ class VirtualNetwork:
     def photon_efficiency(self, node: int, lab_s: float) -> float:
         """Probability that an emitted photon makes a click (collection, conversion, filter,
         fibre loss, detector efficiency)."""
-        p, f, st = self.cfg.photon, self.cfg.fibre, self.cfg.station
-        length = f.length_a_km if node == 0 else f.length_b_km
-        scale = max(1.0 + self._drifts[f"photon_{NODES[node]}"](lab_s), 0.0)
-        collect = min(p.collection_efficiency * scale, 1.0)
-        return (collect * p.conversion_efficiency * p.filter_transmission
-                * 10 ** (-f.loss_db_per_km * length / 10) * st.detector_efficiency)
+        consts = self._efficiency_consts
+        if consts is None or consts[0] is not self.cfg:
+            p, f, st = self.cfg.photon, self.cfg.fibre, self.cfg.station
+            consts = self._efficiency_consts = (self.cfg, tuple(
+                (self._drifts[f"photon_{n}"], p.collection_efficiency,
+                 p.conversion_efficiency, p.filter_transmission,
+                 10 ** (-f.loss_db_per_km * (f.length_a_km if k == 0 else f.length_b_km) / 10),
+                 st.detector_efficiency) for k, n in enumerate(NODES)))
+        drift, coll, conv, filt, loss, det = consts[1][node]
+        scale = max(1.0 + drift(lab_s), 0.0)
+        collect = min(coll * scale, 1.0)
+        return collect * conv * filt * loss * det
 
     def fibre_delay_s(self, node: int, lab_s: float) -> float:
         f = self.cfg.fibre
@@ -409,6 +479,144 @@ class VirtualNetwork:
         self._events.append((t_mu, self._seq, device, attr, value))
         self._seq += 1
 
+    def output_batch(self, t0_mu: int, events: tuple[tuple[int, str, str, Any], ...]) -> None:
+        """Buffer the world events of one DMA playback (``(t_rel_mu, device, attr, value)``
+        in submission order, at ``t0_mu + t_rel_mu``), as ``output`` would one by one.
+
+        The playback is kept as one item and processed as a unit, in its precompiled time
+        order, when no other buffered event falls inside its time span; otherwise it is
+        expanded into single events first. Either way the events are processed in the
+        order (time, submission) exactly as if ``output`` had been called per event.
+        """
+        if "output" in self.__dict__:       # wrapped (laser actuators): every event seen
+            output = self.output
+            for rel, device, attr, value in events:
+                output(t0_mu + rel, device, attr, value)
+            return
+        plan = self._playback_plans.get(id(events))
+        if plan is None or plan.events is not events:
+            if len(self._playback_plans) > 64:
+                self._playback_plans.clear()
+            plan = self._playback_plans[id(events)] = _Playback(events)
+        self._events.append((t0_mu + plan.first, self._seq, None, plan, t0_mu))
+        self._seq += len(events)
+        self._pending_playbacks += 1
+
+    def _expand_playbacks(self, t_mu: int | None) -> None:
+        """Expand (into single events) buffered playbacks that cannot be processed as a
+        unit before ``t_mu``: another event inside their span, or the cut inside it.
+        ``self._events`` is sorted on entry and on exit."""
+        events = self._events
+        expanded = False
+        for k, item in enumerate(events):
+            if item[2] is not None:
+                continue
+            plan, t0 = item[3], item[4]
+            t_last = t0 + plan.last
+            if (k + 1 == len(events) or events[k + 1][0] > t_last) and (
+                    t_mu is None or t_last < t_mu or item[0] >= t_mu):
+                continue
+            seq = item[1]
+            events[k] = None
+            events.extend([(t0 + rel, seq + j, device, attr, value)
+                           for j, (rel, device, attr, value) in enumerate(plan.events)])
+            self._pending_playbacks -= 1
+            expanded = True
+        if expanded:
+            events[:] = [e for e in events if e is not None]
+            events.sort()
+
+    def _run_playback(self, plan: _Playback, t0: int) -> None:
+        """Process a playback's events (as ``_process`` would, switch targets resolved)."""
+        steps = plan.resolved
+        if steps is None:
+            steps = plan.resolved = tuple(
+                (rel, self._switch_targets.get(device) if attr == "level" else None,
+                 int(value) if attr == "level" else value, device, attr)
+                for rel, device, attr, value in plan.steps)
+        switch = self._switch_level
+        for rel, targets, value, device, attr in steps:
+            if targets is None:
+                self._process(t0 + rel, device, attr, value)
+            else:
+                switch(t0 + rel, targets, value)
+
+    def _switch_level(self, t: int, targets: list, value: int) -> None:
+        """RF switch ``targets`` (``(ion, laser, _Laser)``) set to ``value`` at ``t``: each
+        ion is advanced to ``t`` first (``_advance``, its classical branches inlined with
+        the same arithmetic), a 393 pulse that ends emits."""
+        ions = self.ions
+        heating = self._heating_rate
+        for i, laser, las in targets:
+            ion = ions[i]
+            if t > ion.t_mu:
+                pops = self._pops
+                l397, l866, l854, l729, l393 = ion.laser_list
+                batch = self._batch
+                if pops is None or l397.f != 0 or l729.f != 0:
+                    self._advance(i, t)
+                elif batch is None:
+                    # _advance's two classical branches, inlined (same arithmetic):
+                    # exactly in S (motion heats), or populations pumped/decaying
+                    dt = (t - ion.t_mu) * 1e-9
+                    f393 = l393.f
+                    if f393 > 0:
+                        ion.area_393 += f393 * f393 * dt
+                    ion.noise_lag_s += dt
+                    p = pops[i]
+                    if p[S] != 1.0:
+                        f866, f854 = l866.f, l854.f
+                        r854 = self._quench_rate * f854 * f854
+                        r866 = self._repump_rate * f866 * f866
+                        # (ndarray.dot: the same BLAS product as @, less overhead)
+                        v = self._rate_matrix(r854, r866, 0.0).transfer(dt).dot(p)
+                        if (r854 > 0 or r866 > 0) and 1.0 - v[S] <= SNAP_FLOOR:
+                            v = _level(S)
+                        pops[i] = v
+                    ion.nbar += heating * dt
+                    if ion.n_shot is not None and heating > 0:
+                        ion.n_shot += int(self._rng.poisson(heating * dt))
+                    ion.t_mu = t
+                    if t - ion.phase_t_mu > PHASE_SYNC_MU:
+                        self._sync_phase(i, t)
+                elif l854.f == 0 and l866.f == 0:
+                    # photons in flight, nothing pumping: _advance's branch that logs
+                    # the noise phase and defers the decay, inlined
+                    dt = (t - ion.t_mu) * 1e-9
+                    f393 = l393.f
+                    if f393 > 0:
+                        ion.area_393 += f393 * f393 * dt
+                    if ion.noise_lag_s:
+                        ion.noise.advance(ion.noise_lag_s)
+                        ion.noise_lag_s = 0.0
+                    noise_phase = ion.noise.advance(dt)[1]
+                    if noise_phase != 0.0:
+                        batch.apply_phase(i, noise_phase)
+                    batch.deferred_s[i] += dt
+                    ion.nbar += heating * dt
+                    if ion.n_shot is not None and heating > 0:
+                        ion.n_shot += int(self._rng.poisson(heating * dt))
+                    ion.t_mu = t
+                    if t - ion.phase_t_mu > PHASE_SYNC_MU:
+                        self._sync_phase(i, t)
+                else:
+                    self._advance(i, t)
+            # the switch changes (_Laser.update inlined)
+            was_on = las.is_on
+            las.level = value
+            d = las.dds
+            if value == 1 and d is not None and d.amplitude > 0:
+                if las.att_db != las._gain_att:
+                    las._gain_att = las.att_db
+                    las._gain = 10.0 ** (-las.att_db / 20.0)
+                las.f = d.amplitude * las._gain
+                las.is_on = True
+            else:
+                las.f = 0.0
+                las.is_on = False
+                if was_on and laser == "393":
+                    self._emit(i, t)
+
     def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
         """Rising edges in ``[t_from_mu, t_to_mu)`` of a PMT or station detector (device
         key or role alias); other inputs see none. Non-consuming and idempotent."""
@@ -434,16 +642,21 @@ class VirtualNetwork:
         events = self._events
         if events:
             events.sort()
+            if self._pending_playbacks:
+                self._expand_playbacks(t_mu)
             if t_mu is None or events[-1][0] < t_mu:
                 todo, self._events = events, []
             else:
                 cut = bisect.bisect_left(events, (t_mu,))
                 todo, self._events = events[:cut], events[cut:]
             for t, _, device, attr, value in todo:
-                self._process(t, device, attr, value)
+                if device is None:
+                    self._pending_playbacks -= 1
+                    self._run_playback(attr, value)
+                else:
+                    self._process(t, device, attr, value)
         if self._batch is not None and (
-                t_mu is None or min(min(ts) for ts in self._batch.emit_times_mu if ts)
-                < t_mu):
+                t_mu is None or self._batch.first_emission_mu() < t_mu):
             self._resolve_batch()
         if t_mu is not None and t_mu - self._bg_final_mu > self._bg_every_mu:
             self._finalise_background(t_mu)
@@ -454,13 +667,7 @@ class VirtualNetwork:
             targets = self._switch_targets.get(device)
             if targets is None:
                 return
-            for i, laser, las in targets:
-                self._advance(i, t)
-                was_on = las.on
-                las.level = int(value)
-                las.update()
-                if laser == "393" and was_on and not las.on:
-                    self._emit(i, t)
+            self._switch_level(t, targets, int(value))
         elif attr in ("dds", "att_db"):
             target = self._dds_targets.get(device)
             if target is None:
@@ -536,8 +743,8 @@ class VirtualNetwork:
         c = self.cfg.laser_729
         base = c.transition_dds_hz_a if i == 0 else c.transition_dds_hz_b
         dt = (t - t0) * 1e-9
-        turns = base * dt + self._drifts[f"729_{NODES[i]}"].integral(self.lab_time_s(t0),
-                                                                      self.lab_time_s(t))
+        turns = base * dt + self._drift_729[i].integral(self.lab_time_s(t0),
+                                                        self.lab_time_s(t))
         ion.atom_phase_turns = math.fmod(ion.atom_phase_turns + turns, 1.0)
         ion.atom_phase_e_turns = math.fmod(
             ion.atom_phase_e_turns + turns + c.transition_e_offset_dds_hz * dt, 1.0)
@@ -573,9 +780,7 @@ class VirtualNetwork:
         if batch is not None and r854 == 0 and r866 == 0:
             # photons pending: keep the unitary part exact, defer the weak non-unitary part
             if noise_phase != 0.0:
-                u = np.ones(LEVELS, dtype=complex)
-                u[D] = u[E] = np.exp(-1j * noise_phase)
-                batch.apply_unitary(i, np.diag(u), diagonal=True)
+                batch.apply_phase(i, noise_phase)
             batch.deferred_s[i] += dt
             return
         if batch is not None:
@@ -584,7 +789,7 @@ class VirtualNetwork:
         if self._pops is not None:
             if self._pops[i][S] == 1.0:
                 return      # exactly in S: nothing leaves S without 397
-            v = self._rate_matrix(r854, r866, 0.0).transfer(dt) @ self._pops[i]
+            v = self._rate_matrix(r854, r866, 0.0).transfer(dt).dot(self._pops[i])
             if pumped and 1.0 - v[S] <= SNAP_FLOOR:
                 v = _level(S)
             self._pops[i] = v
@@ -744,8 +949,7 @@ class VirtualNetwork:
             return
         # the photon-generation lasers are phase-locked to the node's 729 laser carrier, so
         # the heralded coherence is referenced to it (programmed phase offsets excluded)
-        k0 = np.eye(LEVELS, dtype=complex)
-        k0[S, S] = math.sqrt(1 - alpha)
+        k0 = _NoEmission(alpha)
         proto = self.cfg.protocol
         if proto.scheme == "two_photon":
             # bichromatic Raman: S -> D + H photon or S -> E + V photon; V leaves the node
@@ -759,19 +963,18 @@ class VirtualNetwork:
             splits = ((D, alpha),)
         if self._batch is None:
             if self._pops is not None:
-                self._batch = PhotonBatch.start(None, [p.copy() for p in self._pops])
+                # (population arrays are replaced, never modified in place: no copies)
+                self._batch = PhotonBatch.start(None, list(self._pops))
             else:
                 self._batch = PhotonBatch.start(self.rho)
         self._batch.emit(i, k0, photons, splits)
 
-    def _emission_kraus(self, i: int, t: int, level: int, p: float) -> np.ndarray:
-        """``sqrt(p) exp(-i phi) |level><S|``: the photon-generation lasers are phase-locked
-        to the node's 729 laser carrier, so the coherence is referenced to it (programmed
-        phase offsets excluded)."""
+    def _emission_kraus(self, i: int, t: int, level: int, p: float) -> _EmissionKraus:
+        """``sqrt(p) exp(-i phi) |level><S|`` (built when needed; the phase is taken now):
+        the photon-generation lasers are phase-locked to the node's 729 laser carrier, so
+        the coherence is referenced to it (programmed phase offsets excluded)."""
         phi = self._laser_phase_rad(i, t, with_offset=False, level=level)
-        k1 = np.zeros((LEVELS, LEVELS), dtype=complex)
-        k1[level, S] = math.sqrt(p) * complex(math.cos(phi), -math.sin(phi))
-        return k1
+        return _EmissionKraus(level, p, phi)
 
     def _fibre_phase(self, t_mu: int) -> float:
         dt = (t_mu - self._fibre_noise_t_mu) * 1e-9
@@ -797,11 +1000,11 @@ class VirtualNetwork:
         if batch.pops is not None and batch.monomial:
             # classical product state, photon generation and phases only: the no-click
             # populations follow from the generation probabilities
-            pops = batch.no_click_populations(eta)
-            p_none = [float(v.sum()) for v in pops]
+            pops = batch.no_click_lists(eta)
+            p_none = [sum(v) for v in pops]     # (numpy's order for 4 elements)
             if self._rng.random() < p_none[0] * p_none[1]:
-                self._pops = [np.clip(v / p, 0.0, None) for v, p in zip(pops, p_none,
-                                                                         strict=True)]
+                self._pops = [np.array([max(x / p, 0.0) for x in v])
+                              for v, p in zip(pops, p_none, strict=True)]
                 self._rho = None
                 self._finish_batch(batch, None)
                 return
@@ -853,7 +1056,7 @@ class VirtualNetwork:
             for i in range(2):
                 if batch.deferred_s[i] > 0:
                     self._pops[i] = self._rate_matrix(0.0, 0.0, 0.0).transfer(
-                        batch.deferred_s[i]) @ self._pops[i]
+                        batch.deferred_s[i]).dot(self._pops[i])
             return
         for i in range(2):
             if batch.deferred_s[i] > 0:

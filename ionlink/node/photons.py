@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ionlink.node.ion import LEVELS, S
+from ionlink.node.ion import LEVELS, D, E, S
 
 INV_SQRT2 = 1 / math.sqrt(2)
 
@@ -56,6 +56,7 @@ class PhotonBatch:
         self.monomial = True
         self._log: list[list[tuple]] = [[], []]
         self._branches: list | None = None
+        self._first: int | None = None
 
     @classmethod
     def start(cls, rho: np.ndarray | None, pops: list[np.ndarray] | None = None
@@ -74,11 +75,15 @@ class PhotonBatch:
         """Node ``ion`` emits nothing (Kraus ``k0``) or one photon, in the new mode of one of
         ``photons`` = [(Kraus, emission time in mu), ...] (one new mode per entry).
         ``splits`` = ((level reached, probability), ...) per photon entry, for the classical
-        no-click map."""
+        no-click map. A Kraus operator may be given as a zero-argument callable returning
+        it: it is then built only if the branches are needed (not for a batch resolved as
+        "no click" from ``splits``)."""
         modes = []
         for _, t_mu in photons:
             modes.append(len(self.emit_times_mu[ion]))
             self.emit_times_mu[ion].append(int(t_mu))
+            if self._first is None or t_mu < self._first:
+                self._first = int(t_mu)
         self._log[ion].append(("emit", k0, photons, modes, splits))
         if not splits:
             self.monomial = False
@@ -91,6 +96,12 @@ class PhotonBatch:
         self._log[ion].append(("u", u))
         self._branches = None
 
+    def apply_phase(self, ion: int, phase: float) -> None:
+        """The diagonal unitary ``diag(1, e^{-i phase}, 1, e^{-i phase})`` (phase on D and E)
+        on one ion; its matrix is built only if the branches are needed."""
+        self._log[ion].append(("u", _PhaseFactory(phase)))
+        self._branches = None
+
     @property
     def branches(self) -> list[list[tuple[tuple[int, ...], np.ndarray]]]:
         """Per node: (photon modes emitted, operator applied to the ion) per branch."""
@@ -101,13 +112,16 @@ class PhotonBatch:
                 br = [((), eye)]
                 for entry in log:
                     if entry[0] == "u":
-                        br = [(ph, entry[1] @ op) for ph, op in br]
+                        u = _matrix(entry[1])
+                        br = [(ph, u @ op) for ph, op in br]
                         continue
                     _, k0, photons, modes, _ = entry
+                    k0 = _matrix(k0)
+                    ks = [_matrix(k1) for k1, _ in photons]
                     new = []
                     for ph, op in br:
                         new.append((ph, k0 @ op))
-                        for mode, (k1, _) in zip(modes, photons, strict=True):
+                        for mode, k1 in zip(modes, ks, strict=True):
                             new.append((ph + (mode,), k1 @ op))
                     br = new
                 out.append(br)
@@ -117,6 +131,10 @@ class PhotonBatch:
     def no_click_populations(self, eta: tuple[float, float]) -> list[np.ndarray]:
         """Unnormalised populations of each ion given that no photon was detected (each
         photon lost with probability 1 - eta); needs ``pops`` and ``monomial``."""
+        return [np.array(v) for v in self.no_click_lists(eta)]
+
+    def no_click_lists(self, eta: tuple[float, float]) -> list[list[float]]:
+        """:meth:`no_click_populations` as lists of floats (cheaper for 4 levels)."""
         out = []
         for i in range(2):
             v = self.pops[i].tolist()
@@ -128,11 +146,33 @@ class PhotonBatch:
                 for level, p in entry[4]:
                     v[S] -= p_s * p
                     v[level] += p_s * p * loss
-            out.append(np.array(v))
+            out.append(v)
         return out
 
     def first_emission_mu(self) -> int:
-        return min(min(ts) for ts in self.emit_times_mu if ts)
+        """Earliest emission time (mu) of the batch."""
+        if self._first is None:
+            raise ValueError("the photon batch has no emission yet")
+        return self._first
+
+
+def _matrix(op) -> np.ndarray:
+    """An operator given as a matrix or as a zero-argument callable building it."""
+    return op if isinstance(op, np.ndarray) else op()
+
+
+class _PhaseFactory:
+    """Builds ``diag(1, e^{-i phase}, 1, e^{-i phase})`` on demand (see ``apply_phase``)."""
+
+    __slots__ = ("phase",)
+
+    def __init__(self, phase: float):
+        self.phase = phase
+
+    def __call__(self) -> np.ndarray:
+        u = np.ones(LEVELS, dtype=complex)
+        u[D] = u[E] = np.exp(-1j * self.phase)
+        return np.diag(u)
 
 
 @dataclass(frozen=True)

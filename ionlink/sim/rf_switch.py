@@ -54,6 +54,7 @@ class RFSwitchWorld:
         switch = _Switch(sw_key)
         self._by_device[sw_key] = (switch, 0)
         self._by_device[dds_key] = (switch, 1)
+        self.__dict__.pop("_batch_plans", None)    # playback plans may involve it now
 
     def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
         entry = self._by_device.get(device) if attr == "level" else None
@@ -82,6 +83,65 @@ class RFSwitchWorld:
                 self.inner.output(item[0], switch.sw_key, "level", level)
         if len(history) > _PRUNE_AT:
             self._prune(switch)
+
+    def output_batch(self, t0_mu: int, events: tuple) -> None:
+        """The world events of one DMA playback (:mod:`ionlink.sim.dma_plan`), as
+        :meth:`output` would take them one by one. When the OR changes nothing -- only TTL
+        levels (0/1) in time order per switch, landing after each switch's history, with
+        its CFG bit 0 -- the world behind gets exactly these events, so they are passed
+        on as one batch (the same tuple, which a world may cache work on)."""
+        plans = self.__dict__.setdefault("_batch_plans", {})
+        plan = plans.get(id(events))
+        if plan is None or plan[0] is not events:
+            if len(plans) > 64:
+                plans.clear()
+            plan = plans[id(events)] = (events, self._batch_plan(events))
+        touched = plan[1]
+        if touched is not None:
+            for switch, rel_first in touched:
+                history = switch.history
+                if history and (history[-1][0] > t0_mu + rel_first or history[-1][5]):
+                    touched = None
+                    break
+        if touched is None:
+            for rel, device, attr, value in events:
+                self.output(t0_mu + rel, device, attr, value)
+            return
+        by_device = self._by_device
+        for rel, device, attr, value in events:
+            entry = by_device.get(device) if attr == "level" else None
+            if entry is not None:       # the history entry output() would append
+                switch = entry[0]
+                self._seq += 1
+                switch.history.append([t0_mu + rel, self._seq, 0, value, value, 0, value])
+                if len(switch.history) > _PRUNE_AT:
+                    self._prune(switch)
+        inner = self.inner
+        batch = getattr(type(inner), "output_batch", None)
+        if batch is not None:
+            batch(inner, t0_mu, events)
+        else:
+            for rel, device, attr, value in events:
+                inner.output(t0_mu + rel, device, attr, value)
+
+    def _batch_plan(self, events: tuple) -> tuple | None:
+        """(switch, earliest relative time) of each switch a playback's events drive, or
+        None when a batch could need the OR (a CFG event, a level other than 0/1, a switch
+        going back in time within the playback)."""
+        first: dict[_Switch, int] = {}
+        last: dict[_Switch, int] = {}
+        for rel, device, attr, value in events:
+            entry = self._by_device.get(device) if attr == "level" else None
+            if entry is None:
+                continue
+            switch, source = entry
+            if source != 0 or type(value) is not int or value not in (0, 1):
+                return None
+            if switch in last and rel < last[switch]:
+                return None
+            last[switch] = rel
+            first.setdefault(switch, rel)
+        return tuple(first.items())
 
     def _prune(self, switch: _Switch) -> None:
         """Drop history behind the RTIO counter, keeping the levels in force there."""

@@ -11,6 +11,9 @@ One :class:`RTIOEngine` stands for the gateware and the kernel CPU's sense of ti
   channel (replacement of same-timestamp events where the channel supports it, collisions,
   busy). Gateware errors are logged and counted, never raised, as on hardware.
 - Accepted events reach the :class:`~ionlink.sim.world.World` and, when tracing, the trace.
+- DMA playback runs the checks once per recorded trace and replays the outcome as a batch
+  whenever that provably equals the event-by-event result (:mod:`ionlink.sim.dma_plan`;
+  ``fast_dma = False`` forces event by event).
 - TTL inputs materialise the world's edges while gated, into FIFOs of finite depth that
   overflow (:class:`RTIOOverflow` on the next read) when the CPU does not drain them.
 """
@@ -123,6 +126,7 @@ class RTIOEngine:
                              f"and {device}")
         info = ChannelInfo(channel, device, replace, forward_level, is_input)
         self.channels[channel] = info
+        self._plans.clear()     # DMA plans hold channel objects: compile them again
         if is_input:
             self.inputs[channel] = InputChannel(info, self.costs.input_fifo_depth)
 
@@ -423,6 +427,16 @@ class RTIOEngine:
         self.wait_until(timeout_mu)
         self._fill_fifo(inp)
         return -1, 0
+
+    def input_count(self, timeout_mu: int, channel: int) -> int:
+        """Number of input events before ``timeout_mu``, read one by one as a kernel's
+        ``while rtio_input_timestamp(timeout, channel) >= 0`` loop does (same costs,
+        blocking and overflow), in one call."""
+        n = 0
+        read = self.input_timestamped_data
+        while read(timeout_mu, channel)[0] >= 0:
+            n += 1
+        return n
 
     def input_data(self, channel: int) -> int:
         """``rtio_input_data``: the next sample result (blocks until it is taken)."""

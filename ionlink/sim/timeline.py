@@ -41,37 +41,35 @@ class TimeManager:
         self.ref_period = ref_period
         #: The cursor, in machine units.
         self.now = int(now_mu)
-        # One entry per open block: [is_parallel, start_mu, end_mu]. A sequential block
-        # only needs to exist when its parent is parallel, but keeping one entry per
-        # block keeps ``exit`` simple.
-        self._blocks: list[list] = []
+        # One entry per open block: ``[start_mu, end_mu]`` for a parallel block, None for
+        # a sequential one (its end is the cursor when it exits).
+        self._blocks: list[list | None] = []
 
     def enter_sequential(self) -> None:
-        self._blocks.append([False, self.now, self.now])
+        self._blocks.append(None)
 
     def enter_parallel(self) -> None:
-        self._blocks.append([True, self.now, self.now])
+        self._blocks.append([self.now, self.now])
 
     def exit(self) -> None:
-        is_parallel, _start, end = self._blocks.pop()
-        if not is_parallel:
-            end = self.now
+        block = self._blocks.pop()
+        end = self.now if block is None else block[1]
         blocks = self._blocks
-        if blocks and blocks[-1][0]:
+        if blocks and blocks[-1] is not None:
             parent = blocks[-1]
-            if end > parent[2]:
-                parent[2] = end
-            self.now = parent[1]
+            if end > parent[1]:
+                parent[1] = end
+            self.now = parent[0]
         else:
             self.now = end
 
     def take_time_mu(self, duration: int) -> None:
         blocks = self._blocks
-        if blocks and blocks[-1][0]:
+        if blocks and blocks[-1] is not None:
             block = blocks[-1]
-            end = block[1] + int(duration)
-            if end > block[2]:
-                block[2] = end
+            end = block[0] + int(duration)
+            if end > block[1]:
+                block[1] = end
         else:
             self.now += int(duration)
 
@@ -83,16 +81,16 @@ class TimeManager:
 
     def set_time_mu(self, time: int) -> None:
         blocks = self._blocks
-        if blocks and blocks[-1][0]:
+        if blocks and blocks[-1] is not None:
             block = blocks[-1]
-            if time > block[2]:
-                block[2] = int(time)
+            if time > block[1]:
+                block[1] = int(time)
         else:
             self.now = int(time)
 
     def in_parallel(self) -> bool:
         """True inside a parallel block (statements do not move the cursor)."""
-        return bool(self._blocks) and self._blocks[-1][0]
+        return bool(self._blocks) and self._blocks[-1] is not None
 
     def reset_blocks(self) -> None:
         """Forget open blocks (after a kernel ends with an exception)."""

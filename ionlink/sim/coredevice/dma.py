@@ -4,7 +4,8 @@ Recording redirects output events into a trace with the cursor reset to 0, and r
 the cursor afterwards: it does not advance the timeline. Playback replays the trace's
 events at the cursor through the same gateware checks (underflow, lanes, collisions),
 paying the DMA engine's per-event cost instead of the CPU's, then advances the cursor
-by the trace's duration.
+by the trace's duration. The engine plays a trace as one batch when that gives the same
+result (:mod:`ionlink.sim.dma_plan`).
 """
 
 from __future__ import annotations

@@ -193,11 +193,8 @@ class TTLInOut:
     def count(self, up_to_timestamp_mu):
         """Number of registered events up to ``up_to_timestamp_mu`` (blocks until the
         RTIO counter passes it plus the gate latency), draining the FIFO."""
-        count = 0
-        timeout = up_to_timestamp_mu + self.gate_latency_mu
-        while rtio_input_timestamp(timeout, self.channel) >= 0:
-            count += 1
-        return count
+        return self.core.engine.input_count(up_to_timestamp_mu + self.gate_latency_mu,
+                                            self.channel)
 
     @kernel
     def timestamp_mu(self, up_to_timestamp_mu):
