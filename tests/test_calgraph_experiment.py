@@ -12,6 +12,7 @@ from ionlink.calgraph.experiment_node import (
     ExperimentNode,
     ExperimentSpec,
     GraphContext,
+    PhaseNode,
     RateCheckNode,
 )
 from ionlink.calgraph.iontrap import NODE_DEFS, iontrap_graph
@@ -42,6 +43,22 @@ FAKE = textwrap.dedent('''
                 self.set_dataset("calib.x", self.true, persist=True)
                 self.set_dataset("calib.x_fidelity", 0.99, persist=True)
                 self.set_dataset("calib.owned_by_other", 5.0, persist=True)
+
+
+    class FakeNoisy(EnvExperiment):
+        """Measures 'true' with standard error 'err' (a fit dict, as the calibrations write)."""
+
+        def build(self):
+            self.setattr_argument("true", NumberValue(1.0))
+            self.setattr_argument("err", NumberValue(0.1))
+
+        def run(self):
+            pass
+
+        def analyze(self):
+            self.set_dataset("fake.fit", str({"values": {"x": self.true},
+                                              "errors": {"x": self.err}}))
+            self.set_dataset("calib.x", self.true, persist=True)
 
 
     class FakeRate(EnvExperiment):
@@ -193,3 +210,113 @@ def test_child_arguments_manager_matches_artiq_interface():
     assert ChildArguments({}).get("n", NumberValue(3), None, None) == \
         ProcessArgumentManager({}).get("n", NumberValue(3), None, None)
     assert ChildArguments({"n": 5}).get("n", NumberValue(3)) == 5
+
+
+def noisy_node(check_true, cal_true, err, **kwargs):
+    spec = ExperimentSpec("cal/fake.py", "FakeNoisy", {"err": err}, {"true": check_true},
+                          {"true": cal_true})
+    return ExperimentNode("x", spec, params=("calib.x",), tolerance={"calib.x": 0.5},
+                          errors={"calib.x": "fake.fit:errors.x"}, **kwargs)
+
+
+@pytest.mark.parametrize("err, verdict", [(0.05, Verdict.OUT_OF_SPEC),
+                                          (0.5, Verdict.IN_SPEC)])
+def test_a_check_counts_a_deviation_only_beyond_its_own_noise(setup, err, verdict):
+    db, parent, ctx, _ = setup
+    db.set("calib.x", 1.0, persist=True)  # set by hand: no recorded standard error
+    result = noisy_node(2.1, 2.0, err).check_data(ctx)
+    # deviation 1.1 vs tolerance max(0.5, 4 * err): 0.5 at err 0.05, 2.0 at err 0.5
+    assert result.verdict is verdict and result.errors == {"calib.x": err}
+
+
+@pytest.mark.parametrize("err, stored", [(0.02, False), (0.2, True)])
+def test_verification_tolerance_combines_both_standard_errors(setup, err, stored):
+    db, parent, ctx, _ = setup
+    store = ParamStore(db.get, lambda k, v: db.set(k, v, persist=True))
+    # calibration proposes 2.0, the verifying check measures 2.6: 0.6 beyond the 0.5 spec;
+    # it counts at err 0.02 (4 sqrt(2) err = 0.11) but not at err 0.2 (1.13)
+    node = noisy_node(2.6, 2.0, err)
+    m = Maintainer(CalGraph([node]), store, GraphState(), ctx, clock=lambda: 100.0, rid=3,
+                   attempts=1)
+    assert m.run() == {"x": stored}
+    steps = [(e["step"], e["result"]) for e in m.log]
+    assert ("verify", "in_spec" if stored else "out_of_spec") in steps
+    if stored:
+        assert db.get("calib.x") == 2.0
+        assert store.history("calib.x")[-1]["error"] == pytest.approx(err)
+        assert ctx.get_error("calib.x") == pytest.approx(err)
+        # a later check compares within the stored value's error as well
+        assert node.stored_errors(ctx) == {"calib.x": pytest.approx(err)}
+    else:
+        assert "calib.x" not in db and store.history("calib.x")[-1]["action"] == "rejected"
+
+
+def test_a_phase_node_compares_modulo_its_period(setup):
+    db, parent, ctx, _ = setup
+    db.set("calib.x", 0.49, persist=True)
+    spec = ExperimentSpec("cal/fake.py", "FakeNoisy", {"err": 0.001}, {"true": -0.49})
+    args = dict(params=("calib.x",), tolerance={"calib.x": 0.03},
+                errors={"calib.x": "fake.fit:errors.x"})
+    phase = PhaseNode("p", spec, period=1.0, noise_k=3.0, **args)
+    assert phase.NOISE_K == 3.0 and ExperimentNode.NOISE_K == 4.0
+    assert phase.check_data(ctx).verdict is Verdict.IN_SPEC  # 0.02 turns apart
+    assert ExperimentNode("p", spec, **args).check_data(ctx).verdict is Verdict.OUT_OF_SPEC
+    db.set("calib.x", 0.2, persist=True)
+    result = phase.check_data(ctx)
+    assert result.verdict is Verdict.OUT_OF_SPEC and "off by 0.31" in result.message
+    with pytest.raises(ValueError, match="period must be > 0"):
+        PhaseNode("p", spec, period=0.0, **args)
+    with pytest.raises(ValueError, match="error sources for parameters it does not own"):
+        ExperimentNode("p", spec, params=("calib.x",), errors={"calib.y": "fake.fit"})
+
+
+def test_link_phase_node_needs_both_ions_heralding_and_both_729_calibrations():
+    graph, _ = iontrap_graph(("a", "b"))
+    node = graph["link_phase"]
+    assert isinstance(node, PhaseNode) and node.period == 1.0
+    assert set(node.dependencies) == {"heralding", "fibre_delay_a", "fibre_delay_b",
+                                      "photon_eff_a", "photon_eff_b", "freq729_a",
+                                      "freq729_b", "pitime_a", "pitime_b"}
+    order = graph.order()
+    assert order[-1] == "link_phase" and order.index("heralding") < order.index("link_phase")
+    # the fibre phase drifts ~0.085 rad rms per minute: checked within minutes
+    assert node.timeout_s <= 300.0
+    # its check is cheaper than its calibration, and is not refused for that
+    check, cal = node.spec.check_arguments, node.spec.calibrate_arguments
+    assert check["rounds"] < cal["rounds"] and check["max_phase_error"] > 0.02
+    assert node.params == ("calib.link_phase",) and node.bounds["calib.link_phase"] == (
+        -0.5, 0.5)
+    for ions in (("a",), ("b",)):
+        g, missing = iontrap_graph(ions)
+        assert "link_phase" not in g.nodes and "both ions" in missing["link_phase"]
+    # a recalibrated 729 forces a link-phase check (dependency recalibrated since)
+    assert "link_phase" in graph.dependents("freq729_b")
+
+
+def test_every_node_passes_only_arguments_its_experiment_has():
+    """Each node's arguments and error datasets name what its experiment really has (a typo
+    would only show at night)."""
+    from pathlib import Path
+
+    from ionlink.runner.devices import load_device_db
+    from ionlink.runner.examine import examine_file
+
+    root = Path(__file__).resolve().parent.parent
+    ddb = load_device_db(root / "device_db.py")
+    graph, missing = iontrap_graph(("a", "b"), targets=["memory_t2_a"])
+    assert missing == {}
+    args: dict = {}
+    for node in graph.nodes.values():
+        key = (node.spec.file, node.spec.class_name)
+        if key not in args:
+            (desc,) = [d for d in examine_file(root / "repository" / node.spec.file, ddb)
+                       if d.class_name == node.spec.class_name]
+            args[key] = set(desc.arginfo)
+        used = {**node.spec.arguments, **node.spec.check_arguments,
+                **node.spec.calibrate_arguments}
+        assert set(used) <= args[key], (node.name, set(used) - args[key])
+        text = (root / "repository" / node.spec.file).read_text()
+        for source in node.error_keys.values():
+            dataset = source.partition(":")[0]
+            assert f'"{dataset}"' in text or f"'{dataset}'" in text or (
+                dataset.split(".", 1)[1] in text), (node.name, dataset)

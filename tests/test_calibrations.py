@@ -287,3 +287,63 @@ def test_node_a_spectroscopy_and_pause_free_scan(tmp_path):
     assert not any(k.endswith("_b") or "_b." in k for k in keys)
     y = outcome.datasets["calib.spectroscopy_729_a.y"]
     assert np.all(np.isfinite(y)) and y.max() > 0.5
+
+
+# ----------------------------------------------------------------------------- readout acceptance
+
+def _readout_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readout_histogram_under_test",
+                                                  CALIB / "readout_histogram.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readout_acceptance_on_synthetic_histograms():
+    ro = _readout_module()
+    rng = np.random.default_rng(1)
+    n = 400
+    bright = rng.poisson(100.0, n)
+    failed = rng.random(n) < 0.1  # 10 % of the dark preparations left the ion bright
+    dark = np.where(failed, rng.poisson(100.0, n), rng.poisson(0.3, n))
+    h = ro.analyse_histograms(bright, dark)
+    assert h["dark_prep_error_trusted"]
+    # the estimate's binomial error at n shots, 4 standard errors
+    assert abs(h["dark_prep_error"] - 0.1) < 4 * math.sqrt(0.1 * 0.9 / n)
+    assert h["fidelity"] > 0.99 and h["fidelity_raw"] < 0.96
+    assert h["separation"] > 9 and ro.acceptance(h, 0.95, 3.0) == []
+    # no fluorescence (detuned 397): both histograms are background of a few counts
+    h = ro.analyse_histograms(rng.poisson(4.0, n), rng.poisson(1.0, n))
+    assert not h["dark_prep_error_trusted"] and h["fidelity"] == h["fidelity_raw"]
+    reasons = ro.acceptance(h, 0.95, 3.0)
+    assert len(reasons) == 2 and "standard deviations" in reasons[0]
+    # no shelving (729 unlocked): the dark preparations are as bright as the bright ones
+    h = ro.analyse_histograms(bright, rng.poisson(100.0, n))
+    reasons = ro.acceptance(h, 0.95, 3.0)
+    assert len(reasons) == 3 and "729 pi pulse did not shelve" in reasons[2]
+
+
+def test_readout_with_unlocked_397_keeps_the_previous_threshold(tmp_path, capsys):
+    ro = _readout_module()
+    root = tmp_path / "results"
+    good = Chain(root, None)
+    good.run("locked", "readout_histogram.py", {"node": "a", "shots": 100})
+    threshold = good.stored("calib.readout_threshold_a")
+    fidelity = good.stored("calib.readout_fidelity_a")
+    assert "calib.readout_threshold_a = " in capsys.readouterr().out
+    # the 397 laser jumped 85 MHz (about 4 line widths) from the detection frequency
+    unlocked = tmp_path / "unlocked.toml"
+    unlocked.write_text("[laser_397]\nresonance_dds_hz = 190.0e6\n")
+    bad = Chain(root, unlocked)
+    d = bad.run("unlocked", "readout_histogram.py", {"node": "a", "shots": 100}).datasets
+    out = capsys.readouterr().out
+    assert "calib.readout_threshold_a not stored" in out
+    assert bad.stored("calib.readout_threshold_a") == threshold
+    assert bad.stored("calib.readout_fidelity_a") == fidelity
+    assert not d["readout.dark_prep_error_trusted"]
+    assert d["readout.separation"] < 3.0 and d["readout.fidelity"] < 0.95
+    # the old rule (corrected fidelity alone) would have stored this threshold
+    old = ro.corrected_threshold(d["readout.bright_counts"], d["readout.dark_counts"])
+    assert old[1] >= 0.95

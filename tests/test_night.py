@@ -197,3 +197,80 @@ def test_short_night_tracks_the_drifting_truth_and_reports_a_fault(tmp_path, cap
     assert main(["calib", "rollback", "calib.resonance_397_a", "--to", "999",
                  "-o", str(tmp_path)]) == 2
     assert "rid 999 never set" in capsys.readouterr().err
+
+
+def test_unlocked_397_fails_the_readout_check_and_is_traced_to_the_line(tmp_path):
+    """The 397 laser unlocked while the line was still trusted: the readout check must not
+    accept histograms of background alone; the graph traces the bad data to the 397 line,
+    reports it and keeps the stored threshold."""
+    now = time.time()
+    _seed_db(tmp_path, {"lines_a": NodeState(last_ok=now, last_calibrated=now),
+                        "readout_a": NodeState(last_ok=now - 5 * 3600.0)})
+    db = DatasetDB(tmp_path / "dataset_db.pyon")
+    db.set("calib.readout_threshold_a", 17, persist=True)
+    db.save()
+    cfg = load_node_config(None).replace(**FAULTS["laser_397_unlocked"][1])
+
+    def factory(ddb, seed):
+        return VirtualNetwork(ddb, cfg, seed)
+
+    request = _overnight_request(tmp_path, graph_targets="readout_a", graph_resubmit=False,
+                                 graph_shots="{'lines_a': {'shots': 2}, "
+                                             "'readout_a': {'shots': 100}}")
+    out = run_experiment(request, world_factory=factory)
+    assert out.error is None
+    steps = [(e["node"], e["step"], e["result"]) for e in json.loads(out.datasets["calgraph.log"])]
+    assert ("readout_a", "check_data", "bad_data") in steps
+    assert ("lines_a", "diagnose", "bad_data") in steps
+    assert ("readout_a", "calibrate", "ok") not in steps
+    assert [f["node"] for f in json.loads(out.datasets["calgraph.faults"])] == ["lines_a"]
+    db = DatasetDB(tmp_path / "dataset_db.pyon")
+    assert db.get("calib.readout_threshold_a") == 17
+    assert db.get("calib.resonance_397_a") == LINES["calib.resonance_397_a"]
+
+
+def test_link_phase_node_with_both_ions_recalibrates_a_stale_phase(tmp_path):
+    """Graph run with ions a,b where only the link phase is stale (its dependencies were
+    just checked): the check (200 heralded rounds) finds the stored phase out of spec, the
+    calibration (400 rounds) is verified and stored with its standard error, and it
+    matches the fibre phase of the node's truth."""
+    import math
+
+    from tests import link_rig
+
+    cfg = load_node_config(None)
+    calib = link_rig.truth_calibrations(cfg)
+    calib = {k: v for k, v in calib.items() if "readout_threshold" not in k}
+    world = VirtualNetwork(link_rig.load_device_db(DDB), cfg, 0)
+    true_turns = world.truth(0.0)["fibre_phase_rad"] / (2 * math.pi)
+    stale = (true_turns + 0.25 + 0.5) % 1.0 - 0.5
+    now = time.time()
+    fresh = NodeState(last_ok=now, last_calibrated=now - 60.0)
+    deps = ["lines", "readout", "freq729", "pitime", "fibre_delay", "wavepacket", "photon_eff"]
+    state = {f"{n}_{i}": fresh for n in deps for i in "ab"}
+    state["heralding"] = fresh
+    state["link_phase"] = NodeState(last_ok=now - 3600.0, last_calibrated=now - 3600.0)
+    _seed_db(tmp_path, state)
+    db = DatasetDB(tmp_path / "dataset_db.pyon")
+    for key, value in {**calib, "calib.link_phase": stale}.items():
+        db.set(key, value, persist=True)
+    db.save()
+    out = run_experiment(_overnight_request(tmp_path, graph_ions="a,b", graph_shots="{}",
+                                            graph_targets="link_phase", graph_resubmit=False),
+                         world_factory=lambda ddb, seed: VirtualNetwork(ddb, cfg, seed))
+    assert out.error is None
+    log = json.loads(out.datasets["calgraph.log"])
+    steps = [(e["node"], e["step"], e["result"]) for e in log if e["node"] == "link_phase"]
+    assert steps == [("link_phase", "check_state", "fail"),
+                     ("link_phase", "check_data", "out_of_spec"),
+                     ("link_phase", "calibrate", "ok"), ("link_phase", "verify", "in_spec")]
+    assert all(e["node"] == "link_phase" or e["step"] == "check_state" for e in log)
+    db = DatasetDB(tmp_path / "dataset_db.pyon")
+    stored = db.get("calib.link_phase")
+    entry = json.loads(db.get("provenance.calib.link_phase"))[-1]
+    assert entry["previous"] == pytest.approx(stale) and entry["value"] == stored
+    se = entry["error"]
+    assert 0 < se < 0.02
+    # the fibre phase drifts ~0.03 rad (0.005 turns) rms over the ~10 s of the run
+    wrapped = (stored - true_turns + 0.5) % 1.0 - 0.5
+    assert abs(wrapped) < 4 * se + 0.01, (stored, true_turns, se)

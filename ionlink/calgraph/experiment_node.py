@@ -29,6 +29,7 @@ gives the child (and its blocks) a dataset manager that routes its datasets:
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 import sys
@@ -39,7 +40,7 @@ from typing import Any
 
 from ionlink.calgraph.node import CalibrationResult, CalNode, CheckResult, Verdict
 
-__all__ = ["ChildArguments", "ExperimentNode", "ExperimentSpec", "GraphContext",
+__all__ = ["ChildArguments", "ExperimentNode", "ExperimentSpec", "GraphContext", "PhaseNode",
            "RateCheckNode"]
 
 
@@ -85,6 +86,18 @@ class GraphContext:
         except KeyError:
             return None
 
+    def get_error(self, key: str) -> float | None:
+        """Standard error recorded in the provenance of the stored value of ``key``, or
+        None."""
+        from ionlink.calgraph.provenance import ParamStore, ProvenanceError
+
+        store = ParamStore(lambda k: self.experiment.get_dataset(k, archive=False),
+                           lambda k, v: None)
+        try:
+            return store.error(key)
+        except ProvenanceError:
+            return None
+
     def has_file(self, spec: ExperimentSpec) -> bool:
         """Whether the experiment file of ``spec`` exists in the repository."""
         return (self.repository / spec.file).is_file()
@@ -117,12 +130,23 @@ class ExperimentNode(CalNode):
     """A node measured by a calibration experiment of the repository.
 
     :param spec: the experiment and its check/calibration arguments.
+    :param errors: parameter -> where the experiment writes its standard error: a
+        non-persistent dataset key (``fibre_delay.delay_error``) or a fit-result dataset
+        (``str`` of a dict) and a path into it (``line_397.fit:errors.center``). Checks and
+        verifications then compare within the noise of the difference
+        (:class:`CalNode`); the error of a stored value comes from its provenance.
     Other parameters as :class:`CalNode`.
     """
 
-    def __init__(self, name: str, spec: ExperimentSpec, **kwargs: Any) -> None:
+    def __init__(self, name: str, spec: ExperimentSpec,
+                 errors: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
+        unknown = set(errors or {}) - set(self.params)
+        if unknown:
+            raise ValueError(f"node {name}: error sources for parameters it does not own: "
+                             f"{', '.join(sorted(unknown))}")
         self.spec = spec
+        self.error_keys = dict(errors or {})
         #: Parameters owned by other nodes of the graph (set when the graph is built).
         self.foreign: frozenset[str] = frozenset()
         #: Non-persistent datasets of the last step (key without prefix -> value).
@@ -151,29 +175,62 @@ class ExperimentNode(CalNode):
         self.last_datasets = {k: datasets.get(k) for k in datasets.own}
         return captured, f"{ctx.results}#{prefix}*"
 
-    def check_data(self, ctx: GraphContext,
-                   proposed: Mapping[str, float] | None = None) -> CheckResult:
+    def measured_errors(self) -> dict[str, float]:
+        """Standard errors of the last step's values, from :attr:`error_keys`."""
+        out = {}
+        for param, source in self.error_keys.items():
+            key, _, path = source.partition(":")
+            value: Any = self.last_datasets.get(key)
+            if path and value is not None:
+                try:
+                    value = ast.literal_eval(value) if isinstance(value, str) else value
+                    for part in path.split("."):
+                        value = value[part]
+                except (ValueError, SyntaxError, KeyError, TypeError, IndexError):
+                    value = None
+            try:
+                err = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(err) and err >= 0:
+                out[param] = err
+        return out
+
+    def stored_errors(self, ctx: Any) -> dict[str, float | None]:
+        """Standard errors of the stored values (from provenance; None when unknown)."""
+        get = getattr(ctx, "get_error", None)
+        return {p: (get(p) if get is not None else None) for p in self.error_keys}
+
+    def check_data(self, ctx: GraphContext, proposed: Mapping[str, float] | None = None,
+                   proposed_errors: Mapping[str, float] | None = None) -> CheckResult:
         step = "check" if proposed is None else "verify"
         measured, data = self.run_child(ctx, step, self.spec.check_arguments, proposed)
         missing = [p for p in self.params if p not in measured]
         if missing:
             return CheckResult(Verdict.BAD_DATA, _floats(measured),
                                f"{self.spec.class_name} did not accept a value for "
-                               f"{', '.join(missing)} (its fit failed)", data)
+                               f"{', '.join(missing)} (its fit failed)", data,
+                               self.measured_errors())
         stored = {p: ctx.get_param(p) for p in self.params}
         stored.update(proposed or {})
-        result = self.compare(_floats(measured), stored)
+        if proposed is None:
+            stored_errors = self.stored_errors(ctx)
+        else:
+            stored_errors = {p: (proposed_errors or {}).get(p) for p in self.params}
+        result = self.compare(_floats(measured), stored, self.measured_errors(), stored_errors)
         result.data = data
         return result
 
     def calibrate(self, ctx: GraphContext) -> CalibrationResult:
         values, data = self.run_child(ctx, "calibrate", self.spec.calibrate_arguments)
+        errors = self.measured_errors()
         missing = [p for p in self.params if p not in values]
         if missing:
             return CalibrationResult(False, _floats(values),
                                      f"{self.spec.class_name} did not accept a value for "
-                                     f"{', '.join(missing)} (its fit failed)", data)
-        return CalibrationResult(True, _floats(values), f"{self.spec.class_name} fit", data)
+                                     f"{', '.join(missing)} (its fit failed)", data, errors)
+        return CalibrationResult(True, _floats(values), f"{self.spec.class_name} fit", data,
+                                 errors)
 
 
 class ChildArguments:
@@ -302,8 +359,8 @@ class RateCheckNode(ExperimentNode):
         verdict = Verdict.IN_SPEC if abs(observed - expected) <= tol else Verdict.OUT_OF_SPEC
         return CheckResult(verdict, values, line, data)
 
-    def check_data(self, ctx: GraphContext,
-                   proposed: Mapping[str, float] | None = None) -> CheckResult:
+    def check_data(self, ctx: GraphContext, proposed: Mapping[str, float] | None = None,
+                   proposed_errors: Mapping[str, float] | None = None) -> CheckResult:
         return self._measure(ctx, "check", self.spec.check_arguments)
 
     def calibrate(self, ctx: GraphContext) -> CalibrationResult:
@@ -312,3 +369,29 @@ class RateCheckNode(ExperimentNode):
             return CalibrationResult(True, {}, "in spec again: " + result.message, result.data)
         return CalibrationResult(False, {}, f"still {result.verdict.value} after its "
                                  f"dependencies were checked: {result.message}", result.data)
+
+
+class PhaseNode(ExperimentNode):
+    """An experiment node whose parameters are phases, periodic with ``period`` (e.g. 1 for
+    a phase in turns): a measured phase is compared with the stored one modulo the period
+    (-0.49 and 0.49 turns are 0.02 turns apart).
+
+    :param noise_k: standard errors of the difference a deviation must exceed to count (its
+        class default :attr:`CalNode.NOISE_K` when None).
+    Other parameters as :class:`ExperimentNode`.
+    """
+
+    def __init__(self, name: str, spec: ExperimentSpec, period: float = 1.0,
+                 noise_k: float | None = None, **kwargs: Any) -> None:
+        super().__init__(name, spec, **kwargs)
+        if not (isinstance(period, (int, float)) and period > 0):
+            raise ValueError(f"node {name}: period must be > 0, not {period!r}")
+        self.period = float(period)
+        if noise_k is not None:
+            if not noise_k > 0:
+                raise ValueError(f"node {name}: noise_k must be > 0, not {noise_k!r}")
+            self.NOISE_K = float(noise_k)
+
+    def deviation(self, key: str, measured: float, stored: float) -> float:
+        half = 0.5 * self.period
+        return (measured - stored + half) % self.period - half

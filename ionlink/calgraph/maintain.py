@@ -23,8 +23,10 @@ A node whose dependency failed is *blocked*: it is not measured (its measurement
 a broken parameter), and it keeps its stored values. A calibration stores values only when
 its fit succeeded, every value is plausible (:meth:`CalNode.plausible`) and, with ``verify``,
 a fresh ``check_data`` measured with the proposed values (seen by that check only, nothing is
-written before) is in spec; otherwise the old values stay and the attempt is recorded as
-rejected in the parameters' provenance.
+written before) is in spec (within the node's spec or, if wider, ``NOISE_K`` standard errors
+of the difference of the two measurements: :class:`~ionlink.calgraph.node.CalNode`);
+otherwise the old values stay and the attempt is recorded as rejected in the parameters'
+provenance.
 """
 
 from __future__ import annotations
@@ -211,13 +213,13 @@ class Maintainer:
         return True, f"checked {age:.0f} s ago"
 
     # ------------------------------------------------------------------ steps
-    def _check_data(self, name: str, step: str = "check_data",
-                    proposed: dict | None = None) -> CheckResult:
+    def _check_data(self, name: str, step: str = "check_data", proposed: dict | None = None,
+                    proposed_errors: dict | None = None) -> CheckResult:
         self._pause()
         node = self.graph[name]
         try:
             result = node.check_data(self.ctx) if proposed is None else node.check_data(
-                self.ctx, proposed)
+                self.ctx, proposed, proposed_errors=proposed_errors)
         except TerminationRequested:
             raise
         except Exception as e:  # a crashing measurement is bad data, logged with its cause
@@ -252,7 +254,8 @@ class Maintainer:
             return self._fail(name, f"calibration rejected: {why}")
         if self.verify and node.params and getattr(node, "verify_after_calibrate", True):
             proposed = {p: result.values[p] for p in node.params}
-            check = self._check_data(name, step="verify", proposed=proposed)
+            check = self._check_data(name, step="verify", proposed=proposed,
+                                     proposed_errors=dict(result.errors))
             if check.verdict is not Verdict.IN_SPEC:
                 why = f"verification after calibration: {check.verdict.value} ({check.message})"
                 self._reject(name, result, why)
@@ -261,7 +264,7 @@ class Maintainer:
         data = self._data_ref(result.data)
         for p in node.params:
             self.store.update(p, result.values[p], rid=self.rid, time_s=now, data=data,
-                              node=name, note=result.message)
+                              node=name, note=result.message, error=result.errors.get(p))
         st = self.state[name]
         st.last_calibrated = st.last_ok = self.clock()
         st.failed, st.message = False, result.message

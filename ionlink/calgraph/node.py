@@ -42,12 +42,15 @@ class CheckResult:
         parameters; may be empty for bad data).
     :param message: one line for the log and the morning report.
     :param data: where the raw data are (e.g. dataset names in the results file).
+    :param errors: standard error of each measured value (same unit), where the
+        measurement gives one.
     """
 
     verdict: Verdict
     measured: dict[str, float] = field(default_factory=dict)
     message: str = ""
     data: str = ""
+    errors: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,12 +61,14 @@ class CalibrationResult:
     :param values: proposed new value for each parameter the node owns.
     :param message: one line for the log.
     :param data: where the raw data are.
+    :param errors: standard error of each proposed value, where the fit gives one.
     """
 
     ok: bool
     values: dict[str, float] = field(default_factory=dict)
     message: str = ""
     data: str = ""
+    errors: dict[str, float] = field(default_factory=dict)
 
 
 class CalNode:
@@ -80,7 +85,18 @@ class CalNode:
         larger of the absolute and relative tolerance applies).
     :param bounds: per parameter, (low, high) physically plausible range; a calibration
         proposing a value outside it is rejected.
+
+    Statistical tolerance: when the measured value has a standard error ``se_m`` (and the
+    value it is compared with one, ``se_s``; 0 when unknown), a deviation counts only when it
+    exceeds ``max(spec, NOISE_K * sqrt(se_m**2 + se_s**2))``: beyond the spec *and*
+    significant. ``NOISE_K = 4`` (two-sided Gaussian false alarm 6e-5 per comparison, so a
+    night of a few hundred comparisons raises a false alarm with ~1 % probability); a
+    measurement cannot resolve a spec tighter than its own noise, and a verification of a
+    value against a second measurement must not fail on the noise of either.
     """
+
+    #: Standard errors of the difference a deviation must exceed to count (see above).
+    NOISE_K = 4.0
 
     def __init__(self, name: str, params: tuple[str, ...] = (),
                  dependencies: tuple[str, ...] = (), timeout_s: float = 3600.0,
@@ -104,20 +120,27 @@ class CalNode:
             raise ValueError(f"node {name}: tolerance/bounds for parameters it does not own: "
                              f"{', '.join(sorted(unknown))}")
 
-    def check_data(self, ctx: Any, proposed: Mapping[str, float] | None = None) -> CheckResult:
+    def check_data(self, ctx: Any, proposed: Mapping[str, float] | None = None,
+                   proposed_errors: Mapping[str, float] | None = None) -> CheckResult:
         """Run the cheap check measurement (override). With ``proposed``, measure and judge
-        as if those values were stored (used to verify a calibration before storing it)."""
+        as if those values were stored (used to verify a calibration before storing it);
+        ``proposed_errors``: their standard errors (from the calibration's fit)."""
         raise NotImplementedError(f"node {self.name} has no check_data")
 
     def calibrate(self, ctx: Any) -> CalibrationResult:
         """Run the full calibration (override)."""
         raise NotImplementedError(f"node {self.name} has no calibrate")
 
-    def compare(self, measured: Mapping[str, float],
-                stored: Mapping[str, float | None]) -> CheckResult:
+    def compare(self, measured: Mapping[str, float], stored: Mapping[str, float | None],
+                errors: Mapping[str, float] | None = None,
+                stored_errors: Mapping[str, float | None] | None = None) -> CheckResult:
         """Verdict for measured values against stored ones, parameter by parameter, using
-        :attr:`tolerance` (a parameter without a tolerance only needs to be measurable and
-        stored)."""
+        :attr:`tolerance` widened to the noise of the difference (``errors``: standard
+        errors of the measured values, ``stored_errors``: of the stored ones; see the class
+        docstring). A parameter without a tolerance only needs to be measurable and
+        stored."""
+        errors = dict(errors or {})
+        stored_errors = dict(stored_errors or {})
         worst = []
         for key in self.params:
             if key not in measured or not _finite(measured[key]):
@@ -130,12 +153,29 @@ class CalNode:
             tol = self.tolerance_for(key, old)
             if tol is None:
                 continue
-            dev = float(measured[key]) - float(old)
+            noise = self.noise_of_difference(errors.get(key), stored_errors.get(key))
+            if noise is not None and self.NOISE_K * noise > tol:
+                tol = self.NOISE_K * noise
+            dev = self.deviation(key, float(measured[key]), float(old))
             if abs(dev) > tol:
                 worst.append(f"{key} off by {dev:.4g} (tolerance {tol:.4g})")
+        clean = {k: float(v) for k, v in errors.items() if _finite(v)}
         if worst:
-            return CheckResult(Verdict.OUT_OF_SPEC, dict(measured), "; ".join(worst))
-        return CheckResult(Verdict.IN_SPEC, dict(measured), "within tolerance")
+            return CheckResult(Verdict.OUT_OF_SPEC, dict(measured), "; ".join(worst),
+                               errors=clean)
+        return CheckResult(Verdict.IN_SPEC, dict(measured), "within tolerance", errors=clean)
+
+    def deviation(self, key: str, measured: float, stored: float) -> float:
+        """measured - stored in the parameter's unit (override for periodic parameters)."""
+        return measured - stored
+
+    @staticmethod
+    def noise_of_difference(se_measured: Any, se_stored: Any) -> float | None:
+        """Standard error of measured - stored (None: the measurement gave none)."""
+        if not (_finite(se_measured) and float(se_measured) >= 0):
+            return None
+        se_s = float(se_stored) if _finite(se_stored) and float(se_stored) >= 0 else 0.0
+        return math.hypot(float(se_measured), se_s)
 
     def tolerance_for(self, key: str, stored: float | None) -> float | None:
         """The tolerance of ``key`` around the stored value (None: no tolerance set)."""
@@ -175,7 +215,8 @@ class FunctionNode(CalNode):
         self._check = measure_check
         self._calibrate = measure_calibrate
 
-    def check_data(self, ctx: Any, proposed: Mapping[str, float] | None = None) -> CheckResult:
+    def check_data(self, ctx: Any, proposed: Mapping[str, float] | None = None,
+                   proposed_errors: Mapping[str, float] | None = None) -> CheckResult:
         try:
             measured = dict(self._check(ctx))
         except MeasurementError as e:

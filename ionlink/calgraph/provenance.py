@@ -4,7 +4,8 @@ Values live in persistent datasets (the keys experiments read, e.g.
 ``calib.frequency_729_a``); the history of each parameter lives beside it in the persistent
 dataset ``provenance.<key>``: a JSON list of entries, oldest first, each
 ``{"action", "value", "previous", "rid", "time", "data", "node", "note"}`` (``time`` in
-seconds since the epoch). Keeping provenance in datasets (not in a file of its own) means
+seconds since the epoch), plus ``"error"`` (the value's standard error) when the
+calibration gave one. Keeping provenance in datasets (not in a file of its own) means
 it works unchanged on a real ARTIQ master (the experiment cannot know where the master keeps
 its dataset database), is visible in the dashboard, and travels with the values when the
 database is copied; ``ionlink calib rollback`` edits the same database file offline.
@@ -69,19 +70,32 @@ class ParamStore:
         return entries
 
     def update(self, key: str, value: Any, *, rid: int | None, time_s: float, data: str = "",
-               node: str = "", action: str = "calibrated", note: str = "") -> dict:
-        """Store ``value`` for ``key`` and append an entry recording the previous value."""
+               node: str = "", action: str = "calibrated", note: str = "",
+               error: float | None = None) -> dict:
+        """Store ``value`` for ``key`` and append an entry recording the previous value
+        (and, when known, ``error``: the value's standard error, same unit)."""
         if isinstance(value, float) and not math.isfinite(value):
             raise ProvenanceError(f"refusing to store non-finite {key} = {value}")
         previous = self.value(key)
         entry = {"action": action, "value": _plain(value), "previous": _plain(previous),
                  "rid": rid, "time": float(time_s), "data": data, "node": node, "note": note}
+        if error is not None:
+            entry["error"] = _plain(error)
         history = self.history(key)
         history.append(entry)
         history = history[-self.history_limit:]
         self._set(key, value)
         self._set(HISTORY_PREFIX + key, json.dumps(history))
         return entry
+
+    def error(self, key: str) -> float | None:
+        """Standard error recorded with the value ``key`` holds now (None: not recorded,
+        e.g. after a rollback or for a value set outside the graph)."""
+        changes = [e for e in self.history(key) if e.get("action") != "rejected"]
+        if not changes or changes[-1].get("value") != _plain(self.value(key)):
+            return None
+        err = changes[-1].get("error")
+        return float(err) if isinstance(err, (int, float)) and math.isfinite(err) else None
 
     def rollback(self, key: str, to_rid: int | None = None, *, rid: int | None = None,
                  time_s: float, note: str = "") -> dict:
