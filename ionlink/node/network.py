@@ -29,7 +29,11 @@ outcome factorises per node), the joint Kraus computation runs only for attempts
 A DMA playback arrives as one batch (``output_batch``) and is processed as a unit in its
 precompiled time order with the switch targets resolved and the classical branches of the
 ion evolution inlined (same arithmetic as event by event); emission Kraus operators and
-dephasing unitaries are built only when an outcome needs them.
+dephasing unitaries are built only when an outcome needs them. Likewise drawn or computed
+only when needed: the emission phases (from a snapshot of the phase state at emission), the
+dephasing noise of an ion while its photon is in flight (logged on the batch; for an attempt
+decided as "no click" its time joins the noise lag: the noise is Markov, one step over the
+sum has the same law) and the fibre phase noise (advanced only for attempts with clicks).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ionlink.node import ion as ionmod
+from ionlink.node._fast import choose
 from ionlink.node.config import NodeConfig, load_node_config
 from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import Drift, OrnsteinUhlenbeck
@@ -61,10 +66,17 @@ PRODUCT_TOLERANCE = 1e-13
 
 
 def _level(level: int) -> np.ndarray:
-    """Population vector of an ion in ``level``."""
-    v = np.zeros(LEVELS)
-    v[level] = 1.0
+    """Population vector of an ion in ``level`` (shared and read-only: population
+    vectors are replaced, never modified in place)."""
+    return _LEVEL_POPS[level]
+
+
+def _read_only(v: np.ndarray) -> np.ndarray:
+    v.flags.writeable = False
     return v
+
+
+_LEVEL_POPS = tuple(_read_only(np.eye(LEVELS)[k].copy()) for k in range(LEVELS))
 
 
 def _product_marginals(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -118,17 +130,24 @@ class _NoEmission:
 
 
 class _EmissionKraus:
-    """``sqrt(p) exp(-i phi) |level><S|`` (built on demand; ``phi`` fixed at emission)."""
+    """``sqrt(p) exp(-i phi) |level><S|`` (built on demand). ``phi`` is the carrier phase
+    at emission; it is computed on demand too, from ``snapshot`` (the laser's and the atom's
+    phase state at emission, see ``VirtualNetwork._emission_phase``)."""
 
-    __slots__ = ("level", "p", "phi")
+    __slots__ = ("level", "p", "phase_of", "snapshot")
 
-    def __init__(self, level: int, p: float, phi: float):
-        self.level, self.p, self.phi = level, p, phi
+    def __init__(self, level: int, p: float, phase_of, snapshot: tuple):
+        self.level, self.p, self.phase_of, self.snapshot = level, p, phase_of, snapshot
+
+    @property
+    def phi(self) -> float:
+        """Emission phase (rad)."""
+        return self.phase_of(self.level, self.snapshot)
 
     def __call__(self) -> np.ndarray:
+        phi = self.phi
         k1 = np.zeros((LEVELS, LEVELS), dtype=complex)
-        k1[self.level, S] = math.sqrt(self.p) * complex(math.cos(self.phi),
-                                                         -math.sin(self.phi))
+        k1[self.level, S] = math.sqrt(self.p) * complex(math.cos(phi), -math.sin(phi))
         return k1
 
 
@@ -182,14 +201,19 @@ class _Laser:
     def phase_turns(self, t_mu: int, with_offset: bool = True) -> float:
         """DDS output phase (turns, mod 1) at ``t_mu`` per :class:`DDSState` semantics;
         ``with_offset=False`` leaves out the programmed phase offset (the carrier alone)."""
-        d = self.dds
-        if d is None:
-            return 0.0
-        if d.phase_mode == PHASE_MODE_CONTINUOUS:
-            run = self.acc_turns + d.frequency_hz * (t_mu - self.acc_t_mu) * 1e-9
-        else:
-            run = d.frequency_hz * (t_mu - d.ref_time_mu) * 1e-9
-        return math.fmod(run + (d.phase_turns if with_offset else 0.0), 1.0)
+        return _dds_phase_turns(self.dds, self.acc_turns, self.acc_t_mu, t_mu, with_offset)
+
+
+def _dds_phase_turns(d: DDSState | None, acc_turns: float, acc_t_mu: int, t_mu: int,
+                     with_offset: bool) -> float:
+    """:meth:`_Laser.phase_turns` of a profile ``d`` with accumulator state ``acc_*``."""
+    if d is None:
+        return 0.0
+    if d.phase_mode == PHASE_MODE_CONTINUOUS:
+        run = acc_turns + d.frequency_hz * (t_mu - acc_t_mu) * 1e-9
+    else:
+        run = d.frequency_hz * (t_mu - d.ref_time_mu) * 1e-9
+    return math.fmod(run + (d.phase_turns if with_offset else 0.0), 1.0)
 
 
 class _Ion:
@@ -203,6 +227,9 @@ class _Ion:
         self.phase_t_mu = 0
         # OU noise time not yet applied (skipped while the ion state has no coherence)
         self.noise_lag_s = 0.0
+        # noise phases logged on the pending photon batch, drawn (after noise_lag_s, in
+        # order) only if the batch's branches are needed (``VirtualNetwork._settle_noise``)
+        self.noise_pending: list = []
         mem = cfg.memory
         sigma = math.sqrt(2) / mem.quasi_static_t2_s if math.isfinite(mem.quasi_static_t2_s) \
             else 0.0
@@ -282,6 +309,8 @@ class VirtualNetwork:
         self._pulse_width = {k: cfg.readout.pulse_width_mu for k in self.wiring.pmt}
         self._pulse_width.update({k: cfg.station.pulse_width_mu for k in self.wiring.station})
         self._rates: dict[tuple, ionmod.RateMatrix] = {}
+        self._transfers: dict[tuple, np.ndarray] = {}
+        self._switch_cache: dict[tuple, tuple] = {}
 
     # ----------------------------------------------------------------- state
     @property
@@ -403,6 +432,18 @@ class VirtualNetwork:
         scale = max(1.0 + drift(lab_s), 0.0)
         collect = min(coll * scale, 1.0)
         return collect * conv * filt * loss * det
+
+    def _efficiencies(self, lab_s: float) -> tuple[float, float]:
+        """``(photon_efficiency(0, lab_s), photon_efficiency(1, lab_s))`` (same arithmetic)."""
+        consts = self._efficiency_consts
+        if consts is None or consts[0] is not self.cfg:
+            self.photon_efficiency(0, lab_s)
+            consts = self._efficiency_consts
+        out = []
+        for drift, coll, conv, filt, loss, det in consts[1]:
+            scale = max(1.0 + drift(lab_s), 0.0)
+            out.append(min(coll * scale, 1.0) * conv * filt * loss * det)
+        return out[0], out[1]
 
     def fibre_delay_s(self, node: int, lab_s: float) -> float:
         f = self.cfg.fibre
@@ -530,24 +571,45 @@ class VirtualNetwork:
         """Process a playback's events (as ``_process`` would, switch targets resolved)."""
         steps = plan.resolved
         if steps is None:
-            steps = plan.resolved = tuple(
-                (rel, self._switch_targets.get(device) if attr == "level" else None,
-                 int(value) if attr == "level" else value, device, attr)
-                for rel, device, attr, value in plan.steps)
+            # consecutive switch events at one time become one list of changes (the
+            # same sequence of per-target steps as event by event)
+            merged: list = []
+            for rel, device, attr, value in plan.steps:
+                changes = self._switch_changes(device, value) if attr == "level" else None
+                if changes is not None and merged and merged[-1][1] is not None \
+                        and merged[-1][0] == rel:
+                    merged[-1] = (rel, merged[-1][1] + changes, None, None, None)
+                else:
+                    merged.append((rel, changes, device, attr, value))
+            steps = plan.resolved = tuple(merged)
         switch = self._switch_level
-        for rel, targets, value, device, attr in steps:
-            if targets is None:
+        for rel, changes, device, attr, value in steps:
+            if changes is None:
                 self._process(t0 + rel, device, attr, value)
             else:
-                switch(t0 + rel, targets, value)
+                switch(t0 + rel, changes)
 
-    def _switch_level(self, t: int, targets: list, value: int) -> None:
-        """RF switch ``targets`` (``(ion, laser, _Laser)``) set to ``value`` at ``t``: each
-        ion is advanced to ``t`` first (``_advance``, its classical branches inlined with
-        the same arithmetic), a 393 pulse that ends emits."""
+    def _switch_changes(self, device: str, value: Any) -> tuple | None:
+        """The ``(ion, laser, _Laser, level)`` changes of RF switch ``device`` set to
+        ``value`` (None: not a switch of the node)."""
+        level = int(value)
+        key = (device, level)
+        changes = self._switch_cache.get(key)
+        if changes is None:
+            targets = self._switch_targets.get(device)
+            if targets is None:
+                return None
+            changes = self._switch_cache[key] = tuple(
+                (i, laser, las, level) for i, laser, las in targets)
+        return changes
+
+    def _switch_level(self, t: int, changes: tuple) -> None:
+        """RF switches set at ``t``: ``changes`` = ``(ion, laser, _Laser, level)`` each, in
+        order. Each ion is advanced to ``t`` first (``_advance``, its classical branches
+        inlined with the same arithmetic), a 393 pulse that ends emits."""
         ions = self.ions
         heating = self._heating_rate
-        for i, laser, las in targets:
+        for i, laser, las, value in changes:
             ion = ions[i]
             if t > ion.t_mu:
                 pops = self._pops
@@ -569,7 +631,7 @@ class VirtualNetwork:
                         r854 = self._quench_rate * f854 * f854
                         r866 = self._repump_rate * f866 * f866
                         # (ndarray.dot: the same BLAS product as @, less overhead)
-                        v = self._rate_matrix(r854, r866, 0.0).transfer(dt).dot(p)
+                        v = self._transfer(r854, r866, dt).dot(p)
                         if (r854 > 0 or r866 > 0) and 1.0 - v[S] <= SNAP_FLOOR:
                             v = _level(S)
                         pops[i] = v
@@ -586,12 +648,9 @@ class VirtualNetwork:
                     f393 = l393.f
                     if f393 > 0:
                         ion.area_393 += f393 * f393 * dt
-                    if ion.noise_lag_s:
-                        ion.noise.advance(ion.noise_lag_s)
-                        ion.noise_lag_s = 0.0
-                    noise_phase = ion.noise.advance(dt)[1]
-                    if noise_phase != 0.0:
-                        batch.apply_phase(i, noise_phase)
+                    if ion.noise.sigma != 0:
+                        # the noise phase over dt, drawn only if the branches are needed
+                        ion.noise_pending.append(batch.defer_phase(i, dt))
                     batch.deferred_s[i] += dt
                     ion.nbar += heating * dt
                     if ion.n_shot is not None and heating > 0:
@@ -664,10 +723,9 @@ class VirtualNetwork:
     # ----------------------------------------------------------------- event dispatch
     def _process(self, t: int, device: str, attr: str, value: Any) -> None:
         if attr == "level":
-            targets = self._switch_targets.get(device)
-            if targets is None:
-                return
-            self._switch_level(t, targets, int(value))
+            changes = self._switch_changes(device, value)
+            if changes is not None:
+                self._switch_level(t, changes)
         elif attr in ("dds", "att_db"):
             target = self._dds_targets.get(device)
             if target is None:
@@ -717,9 +775,7 @@ class VirtualNetwork:
             ion.noise_lag_s += dt
             noise_phase = 0.0
         else:
-            if ion.noise_lag_s:
-                ion.noise.advance(ion.noise_lag_s)
-                ion.noise_lag_s = 0.0
+            self._settle_noise(ion)
             _, noise_phase = ion.noise.advance(dt)
         if f397 > 0:
             self._readout_segment(i, t0, t, f397, f866, f854, lab)
@@ -732,6 +788,28 @@ class VirtualNetwork:
         ion.t_mu = t
         if t - ion.phase_t_mu > PHASE_SYNC_MU:
             self._sync_phase(i, t)
+
+    @staticmethod
+    def _settle_noise(ion: _Ion) -> None:
+        """Advance ion's dephasing noise over the time it was left unapplied: first the
+        lag (no coherence then), then the phases logged on the pending photon batch, in
+        order (their values are drawn now)."""
+        noise = ion.noise
+        if ion.noise_lag_s:
+            noise.advance(ion.noise_lag_s)
+            ion.noise_lag_s = 0.0
+        if ion.noise_pending:
+            for factory in ion.noise_pending:
+                factory.phase = noise.advance(factory.dt)[1]
+            ion.noise_pending = []
+
+    @staticmethod
+    def _drop_noise(ion: _Ion) -> None:
+        """The batch's logged noise phases are not needed (no coherence): their time joins
+        the lag (the noise is Markov: one step over the sum has the same law)."""
+        if ion.noise_pending:
+            ion.noise_lag_s += sum(f.dt for f in ion.noise_pending)
+            ion.noise_pending = []
 
     def _sync_phase(self, i: int, t: int) -> None:
         """Bring the atom phases of ion ``i`` to ``t`` (exact integral of the drifting
@@ -771,6 +849,17 @@ class VirtualNetwork:
                 self._rates.clear()
         return rm
 
+    def _transfer(self, r854: float, r866: float, dt: float) -> np.ndarray:
+        """``_rate_matrix(r854, r866, 0).transfer(dt)``, cached per (rates, duration)
+        (attempt loops repeat the same few)."""
+        key = (r854, r866, dt)
+        p = self._transfers.get(key)
+        if p is None:
+            if len(self._transfers) > 1024:
+                self._transfers.clear()
+            p = self._transfers[key] = self._rate_matrix(r854, r866, 0.0).transfer(dt)
+        return p
+
     def _incoherent(self, i: int, dt: float, f866: float, f854: float,
                     noise_phase: float) -> None:
         """Free evolution / 854, 866 pumping for ``dt`` seconds, with dephasing."""
@@ -789,7 +878,7 @@ class VirtualNetwork:
         if self._pops is not None:
             if self._pops[i][S] == 1.0:
                 return      # exactly in S: nothing leaves S without 397
-            v = self._rate_matrix(r854, r866, 0.0).transfer(dt).dot(self._pops[i])
+            v = self._transfer(r854, r866, dt).dot(self._pops[i])
             if pumped and 1.0 - v[S] <= SNAP_FLOOR:
                 v = _level(S)
             self._pops[i] = v
@@ -895,8 +984,7 @@ class VirtualNetwork:
         r_sc = ionmod.scattering_rate(self._gamma12, sat, det)
         classical = self._pops is not None
         pops = self._pops[i] if classical else ionmod.reduced_populations(self.rho, i)
-        pops = np.clip(pops, 0, None)
-        level = int(self._rng.choice(LEVELS, p=pops / pops.sum()))
+        level = choose(self._rng, [x if x > 0.0 else 0.0 for x in pops.tolist()])
         measured = level
         r854 = cfg.laser_854.quench_rate_at_full_amplitude_hz * f854 * f854
         r866 = cfg.laser_866.repump_rate_at_full_amplitude_hz * f866 * f866
@@ -917,9 +1005,9 @@ class VirtualNetwork:
             else:
                 segs.append((t, t_next, rate))
             if t_next < t1:
-                col = q[:, level].copy()
-                col[level] = 0
-                level = int(self._rng.choice(LEVELS, p=col / col.sum()))
+                col = q[:, level].tolist()
+                col[level] = 0.0
+                level = choose(self._rng, col)
             t = t_next
         if classical:
             self._pops[i] = _level(level)
@@ -951,15 +1039,19 @@ class VirtualNetwork:
         # the heralded coherence is referenced to it (programmed phase offsets excluded)
         k0 = _NoEmission(alpha)
         proto = self.cfg.protocol
+        las = ion.lasers["729"]
+        snap = (i, t, las.dds, las.acc_turns, las.acc_t_mu, ion.atom_phase_turns,
+                ion.atom_phase_e_turns, ion.phase_t_mu)
+        phase_of = self._emission_phase
         if proto.scheme == "two_photon":
             # bichromatic Raman: S -> D + H photon or S -> E + V photon; V leaves the node
             # one time bin later (polarisation -> time-bin converter)
             late = t + int(round(proto.time_bin_separation_s * 1e9))
-            photons = [(self._emission_kraus(i, t, D, alpha / 2), t),
-                       (self._emission_kraus(i, t, E, alpha / 2), late)]
+            photons = [(_EmissionKraus(D, alpha / 2, phase_of, snap), t),
+                       (_EmissionKraus(E, alpha / 2, phase_of, snap), late)]
             splits = ((D, alpha / 2), (E, alpha / 2))
         else:
-            photons = [(self._emission_kraus(i, t, D, alpha), t)]
+            photons = [(_EmissionKraus(D, alpha, phase_of, snap), t)]
             splits = ((D, alpha),)
         if self._batch is None:
             if self._pops is not None:
@@ -969,12 +1061,23 @@ class VirtualNetwork:
                 self._batch = PhotonBatch.start(self.rho)
         self._batch.emit(i, k0, photons, splits)
 
-    def _emission_kraus(self, i: int, t: int, level: int, p: float) -> _EmissionKraus:
-        """``sqrt(p) exp(-i phi) |level><S|`` (built when needed; the phase is taken now):
-        the photon-generation lasers are phase-locked to the node's 729 laser carrier, so
-        the coherence is referenced to it (programmed phase offsets excluded)."""
-        phi = self._laser_phase_rad(i, t, with_offset=False, level=level)
-        return _EmissionKraus(level, p, phi)
+    def _emission_phase(self, level: int, snapshot: tuple) -> float:
+        """Phase (rad) of an emission to ``level``: the 729 carrier (the photon-generation
+        lasers are phase-locked to it; programmed phase offsets excluded) relative to the
+        atom's S-``level`` line at the emission time. ``snapshot`` = (ion, t_mu, the 729
+        profile and phase accumulator, the atom phases and their time) taken at emission,
+        so the phase is computed only if needed, as ``_laser_phase_rad`` would then."""
+        i, t, dds, acc, acc_t, atom_d, atom_e, t0 = snapshot
+        c = self.cfg.laser_729
+        if t > t0:
+            base = c.transition_dds_hz_a if i == 0 else c.transition_dds_hz_b
+            dt = (t - t0) * 1e-9
+            turns = base * dt + self._drift_729[i].integral(self.lab_time_s(t0),
+                                                            self.lab_time_s(t))
+            atom_d = math.fmod(atom_d + turns, 1.0)
+            atom_e = math.fmod(atom_e + turns + c.transition_e_offset_dds_hz * dt, 1.0)
+        atom = atom_e if level == E else atom_d
+        return TWO_PI * c.aom_passes * (_dds_phase_turns(dds, acc, acc_t, t, False) - atom)
 
     def _fibre_phase(self, t_mu: int) -> float:
         dt = (t_mu - self._fibre_noise_t_mu) * 1e-9
@@ -995,22 +1098,28 @@ class VirtualNetwork:
         batch, self._batch = self._batch, None
         t_first = batch.first_emission_mu()
         lab = self.lab_time_s(t_first)
-        eta = (self.photon_efficiency(0, lab), self.photon_efficiency(1, lab))
-        phase = self._fibre_phase(t_first)
+        eta = self._efficiencies(lab)
+        ions = self.ions
         if batch.pops is not None and batch.monomial:
             # classical product state, photon generation and phases only: the no-click
             # populations follow from the generation probabilities
             pops = batch.no_click_lists(eta)
             p_none = [sum(v) for v in pops]     # (numpy's order for 4 elements)
             if self._rng.random() < p_none[0] * p_none[1]:
-                self._pops = [np.array([max(x / p, 0.0) for x in v])
+                self._pops = [np.array([x / p if x > 0.0 else 0.0 for x in v])
                               for v, p in zip(pops, p_none, strict=True)]
                 self._rho = None
+                self._drop_noise(ions[0])
+                self._drop_noise(ions[1])
                 self._finish_batch(batch, None)
                 return
+            self._settle_noise(ions[0])
+            self._settle_noise(ions[1])
             marginals = batch.marginals
             batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
         else:
+            self._settle_noise(ions[0])
+            self._settle_noise(ions[1])
             marginals = batch.marginals
             if marginals is None:
                 marginals = _product_marginals(batch.rho0)
@@ -1028,6 +1137,9 @@ class VirtualNetwork:
                 return
             if batch.rho0 is None:
                 batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
+        # (the fibre noise is Markov: skipping it for attempts decided as "no click" above
+        # and advancing it over the whole time now has the same law)
+        phase = self._fibre_phase(t_first)
         kraus, clicks = outcome_kraus(batch, eta, phase, self.cfg.station.mode_overlap)
         n = LEVELS * LEVELS
         rho = batch.rho0.reshape(n, n)
@@ -1055,8 +1167,8 @@ class VirtualNetwork:
         if new is None:
             for i in range(2):
                 if batch.deferred_s[i] > 0:
-                    self._pops[i] = self._rate_matrix(0.0, 0.0, 0.0).transfer(
-                        batch.deferred_s[i]).dot(self._pops[i])
+                    self._pops[i] = self._transfer(0.0, 0.0, batch.deferred_s[i]).dot(
+                        self._pops[i])
             return
         for i in range(2):
             if batch.deferred_s[i] > 0:

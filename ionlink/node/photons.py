@@ -102,6 +102,15 @@ class PhotonBatch:
         self._log[ion].append(("u", _PhaseFactory(phase)))
         self._branches = None
 
+    def defer_phase(self, ion: int, dt_s: float) -> _PhaseFactory:
+        """Log :meth:`apply_phase` with a phase not known yet (the dephasing noise over
+        ``dt_s`` seconds, drawn only if the branches are needed): the caller sets the
+        returned factory's ``phase`` before :attr:`branches` is read."""
+        factory = _PhaseFactory(None, dt_s)
+        self._log[ion].append(("u", factory))
+        self._branches = None
+        return factory
+
     @property
     def branches(self) -> list[list[tuple[tuple[int, ...], np.ndarray]]]:
         """Per node: (photon modes emitted, operator applied to the ion) per branch."""
@@ -164,12 +173,15 @@ def _matrix(op) -> np.ndarray:
 class _PhaseFactory:
     """Builds ``diag(1, e^{-i phase}, 1, e^{-i phase})`` on demand (see ``apply_phase``)."""
 
-    __slots__ = ("phase",)
+    __slots__ = ("phase", "dt")
 
-    def __init__(self, phase: float):
+    def __init__(self, phase: float | None, dt_s: float = 0.0):
         self.phase = phase
+        self.dt = dt_s      # (deferred phases: the noise interval they stand for, s)
 
     def __call__(self) -> np.ndarray:
+        if self.phase is None:
+            raise RuntimeError("a deferred noise phase was used before it was drawn")
         u = np.ones(LEVELS, dtype=complex)
         u[D] = u[E] = np.exp(-1j * self.phase)
         return np.diag(u)
@@ -250,10 +262,16 @@ def outcome_kraus(batch: PhotonBatch, eta: tuple[float, float], phase: float,
     coeffs = coeffs[live]
     ops_a = np.array([op for _, op in br_a])
     ops_b = np.array([op for _, op in br_b])
+    return _combine(coeffs, ops_a, ops_b), [tpl.clicks[k] for k in live]
+
+
+def _combine(coeffs: np.ndarray, ops_a: np.ndarray, ops_b: np.ndarray) -> np.ndarray:
+    """Joint operators ``K_k = sum_xy coeffs[k, x, y] A_x (x) B_y`` as (k, L*L, L*L) (one
+    matrix product over the branch pairs' tensor products; = einsum "kxy,xai,ybj->kabij")."""
     n = LEVELS
-    kraus = np.einsum("kxy,xai,ybj->kabij", coeffs, ops_a, ops_b).reshape(len(live), n * n,
-                                                                          n * n)
-    return kraus, [tpl.clicks[k] for k in live]
+    pairs = ops_a[:, None, :, None, :, None] * ops_b[None, :, None, :, None, :]
+    k = coeffs.shape[0]
+    return (coeffs.reshape(k, -1) @ pairs.reshape(-1, n ** 4)).reshape(k, n * n, n * n)
 
 
 def sample_wavepacket(rng: np.random.Generator, shape: str, time_s: float) -> float:
