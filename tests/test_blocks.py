@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from ionlink.runner import pyon
 from ionlink.runner.datasets import DatasetDB
 from ionlink.runner.run import RunRequest, run_experiment
 
@@ -144,3 +145,215 @@ def test_rotations_and_readout(tmp_path, sequence, dark):
         assert k > LIMIT * n
     else:
         assert n - k > LIMIT * n
+
+
+# ---------------------------------------------------------------- parallel readout (A, B)
+PARALLEL_PROBE = '''
+import numpy as np
+from artiq.experiment import *
+from ionlink.blocks import StatePreparation
+from ionlink.blocks.bell import BellBasisMeasurement
+
+
+class ParallelReadoutProbe(EnvExperiment):
+    """Parallel readout probe"""
+
+    def build(self):
+        self.setattr_device("core")
+        self.setattr_argument("shots", NumberValue(10, type="int", precision=0, step=1))
+        self.prep_a = StatePreparation(self, "a")
+        self.prep_b = StatePreparation(self, "b")
+        self.bell = BellBasisMeasurement(self)
+
+    def prepare(self):
+        super().prepare()
+        n = self.shots
+        # per shot: read() with A dark, read() with B dark, A's gate alone with B's PMT
+        # open (counts of both PMTs), and the sequential readout of before
+        self.outcomes = np.zeros((2, n), dtype=np.int32)
+        self.alone_counts = np.zeros((2, n), dtype=np.int32)
+        self.durations_mu = np.zeros((2, n), dtype=np.int64)
+
+    @kernel
+    def prepare_both(self):
+        self.prep_a.prepare_state()
+        self.prep_b.prepare_state()
+        delay(20 * us)
+
+    @kernel
+    def run(self):
+        self.core.reset()
+        self.prep_a.init()
+        self.prep_b.init()
+        self.bell.init()
+        self.core.break_realtime()
+        for i in range(self.shots):
+            for dark in range(2):
+                self.prepare_both()
+                if dark == 0:
+                    self.bell.rotation_a.pi_pulse()
+                else:
+                    self.bell.rotation_b.pi_pulse()
+                t0 = now_mu()
+                self.outcomes[dark, i] = self.bell.read()
+                if dark == 0:
+                    self.durations_mu[0, i] = now_mu() - t0
+                delay(20 * us)
+            self.prepare_both()
+            with parallel:
+                end = self.bell.readout_a.gate()
+                self.bell.readout_b.pmt.gate_rising(self.bell.readout_b.detection_time)
+            self.alone_counts[0, i] = self.bell.readout_a.count(end)
+            self.alone_counts[1, i] = self.bell.readout_b.count(end)
+            delay(20 * us)
+            self.prepare_both()
+            t0 = now_mu()
+            self.bell.readout_a.measure()
+            delay(20 * us)
+            self.bell.readout_b.measure()
+            self.durations_mu[1, i] = now_mu() - t0
+            self.core.break_realtime()
+
+    def analyze(self):
+        self.set_dataset("probe.outcomes", self.outcomes)
+        self.set_dataset("probe.alone_counts", self.alone_counts)
+        self.set_dataset("probe.durations_mu", self.durations_mu)
+'''
+
+
+def gate_intervals(vcd_path: Path) -> dict[str, list[tuple[int, int]]]:
+    """{device: [(open, close) mu]} of the TTL input gates (``sens``) in a VCD trace."""
+    from vcd.reader import TokenKind, tokenize
+
+    names: dict[str, str] = {}
+    scope: list[str] = []
+    level: dict[str, int] = {}
+    opened: dict[str, int] = {}
+    out: dict[str, list[tuple[int, int]]] = {}
+    t = 0
+    with open(vcd_path, "rb") as f:
+        for token in tokenize(f):
+            if token.kind is TokenKind.SCOPE:
+                scope.append(token.scope.ident)
+            elif token.kind is TokenKind.UPSCOPE:
+                scope.pop()
+            elif token.kind is TokenKind.VAR and token.var.reference == "sens":
+                names[token.var.id_code] = scope[-1]
+            elif token.kind is TokenKind.CHANGE_TIME:
+                t = token.time_change
+            elif token.kind is TokenKind.CHANGE_VECTOR and token.vector_change.id_code in names:
+                device = names[token.vector_change.id_code]
+                value = token.vector_change.value
+                if value and not level.get(device):
+                    opened[device] = t
+                elif not value and level.get(device):
+                    out.setdefault(device, []).append((opened[device], t))
+                level[device] = value
+    return out
+
+
+def test_parallel_readout_of_both_nodes(tmp_path):
+    """BellBasisMeasurement.read gates both PMTs at once and reads each node's own ion:
+    the pi-pulsed node reads dark and the other bright, whichever it is; node A's lasers do
+    not reach node B's PMT; the gates overlap in the RTIO trace (the sequential readout's
+    do not); a read takes one detection time instead of two. Quiet node calibrated to its
+    truth (no dark counts, no stray light): a misread needs a D5/2 decay or pi-pulse error
+    (p < 1e-2), so at most 2 in 20 shots fail with probability < 2e-3."""
+    from tests import link_rig as L
+
+    cfg = L.quiet_link_config()
+    exp = tmp_path / "probe.py"
+    exp.write_text(PARALLEL_PROBE)
+    db = DatasetDB(tmp_path / "dataset_db.pyon")
+    for key, value in L.truth_calibrations(cfg, photons=False).items():
+        db.set(key, value, persist=True)
+    db.save()
+    shots = 20
+    vcd = tmp_path / "trace.vcd"
+    outcome = run_experiment(
+        RunRequest(exp, arguments={"shots": shots}, device_db=ROOT / "device_db.py",
+                   results_root=tmp_path, dataset_db=tmp_path / "dataset_db.pyon", vcd=vcd),
+        world_factory=lambda ddb, s: L.VirtualNetwork(ddb, cfg, s))
+    assert outcome.error is None, outcome.error
+    assert not outcome.rtio_errors, outcome.rtio_errors
+    assert stats.binom.sf(2, shots, 1e-2) < 2e-3
+    outcomes = np.asarray(outcome.datasets["probe.outcomes"])
+    # 2 a + b: A dark = 2, B dark = 1
+    assert np.sum(outcomes[0] != 2) <= 2, outcomes
+    assert np.sum(outcomes[1] != 1) <= 2, outcomes
+    alone = np.asarray(outcome.datasets["probe.alone_counts"])
+    assert np.all(alone[1] == 0), alone        # B's PMT: no light without B's 397
+    assert np.sum(alone[0] <= 0) <= 2, alone   # A bright
+
+    gates = gate_intervals(vcd)
+    a, b = gates["ttl0"], gates["sat1_ttl0"]     # pmt_a, pmt_b in device_db.py
+    detection = round(1e-3 / 1e-9)             # first-run fallback detection time (mu)
+    assert all(close - start == detection for start, close in a + b)
+    overlapping = [(s, e) for s, e in a if any(s2 < e and s < e2 for s2, e2 in b)]
+    # per shot: two read()s and the alone gate overlap, the sequential readout does not
+    assert len(a) == len(b) == 4 * shots
+    assert len(overlapping) == 3 * shots
+    # read()'s gates open together (the alone gate of B opens before A's DDS update)
+    assert sum(any(s2 == s for s2, _ in b) for s, _ in overlapping) == 2 * shots
+
+    parallel, sequential = np.asarray(outcome.datasets["probe.durations_mu"])
+    # read(): lead 10 us + DDS update + gate + the CPU's last photon reads (~3 us each)
+    assert np.all(parallel < 1.1 * detection), parallel
+    assert np.all(sequential > 2 * detection), sequential
+    assert np.all(sequential - parallel > 0.9 * detection)
+
+
+# ---------------------------------------------------------------- settings checked in prepare
+LINK_PROBE = '''
+from artiq.experiment import *
+from ionlink.blocks.link import EntanglementLink
+
+
+class LinkProbe(EnvExperiment):
+    """Link settings probe"""
+
+    def build(self):
+        self.setattr_device("core")
+        self.setattr_argument("settings", PYONValue({}))
+        # a dict while run, None while the repository is examined: build() must not care
+        self.link = EntanglementLink(self, **(self.settings or {}))
+
+    def run(self):
+        self.set_dataset("probe.timing", [int(self.link.emit_a_mu), int(self.link.return_mu),
+                                          len(self.link.click_times_mu)])
+'''
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(alpha=None), "alpha must be a number > 0 and < 1, got None"),
+    (dict(alpha=1.0), "alpha must be a number > 0 and < 1, got 1.0"),
+    (dict(link_length=-2.0), "link_length must be a number >= 0 km, got -2.0"),
+    (dict(window="3us"), "window must be a number > 0 s, got '3us'"),
+    (dict(cooling_interval=2.5), "cooling_interval must be an integer >= 1, got 2.5"),
+    (dict(click_capacity=0), "click_capacity must be an integer >= 1, got 0"),
+    (dict(decision_time=float("nan")), "decision_time must be a number >= 0 s, got nan"),
+])
+def test_link_settings_are_checked_in_prepare_with_one_line_naming_them(tmp_path, settings,
+                                                                        message):
+    from ionlink.runner.examine import examine_file
+
+    exp = tmp_path / "link_probe.py"
+    exp.write_text(LINK_PROBE)
+    examine_file(exp)       # every argument None: builds
+    outcome = run_experiment(RunRequest(exp, arguments={"settings": pyon.encode(settings)},
+                                        device_db=ROOT / "device_db.py",
+                                        results_root=tmp_path / "results"))
+    assert isinstance(outcome.error, ValueError)
+    assert str(outcome.error) == message
+
+
+def test_link_settings_given_in_build_reach_prepare(tmp_path):
+    exp = tmp_path / "link_probe.py"
+    exp.write_text(LINK_PROBE)
+    settings = dict(link_length=0.0, min_turnaround=30e-6, click_capacity=7)
+    outcome = run_experiment(RunRequest(exp, arguments={"settings": pyon.encode(settings)},
+                                        device_db=ROOT / "device_db.py",
+                                        results_root=tmp_path / "results"))
+    assert outcome.error is None, outcome.error
+    emit_a, return_mu, capacity = outcome.datasets["probe.timing"]
+    assert return_mu == 30_000 and capacity == 7 and emit_a > 0

@@ -18,6 +18,7 @@ timestamps, detector and attempt number, up to ``click_capacity`` per batch.
 import numpy as np
 from artiq.experiment import HasEnvironment, TInt32, TInt64, at_mu, kernel, now_mu, parallel, us
 
+from ionlink.blocks._checks import check_integer, check_real
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import REPUMP_TAIL_MU, PhotonGeneration
 from ionlink.blocks.station import NO_CLICK, StationGate, fibre_delay_seconds
@@ -40,55 +41,85 @@ class EntanglementLink(HasEnvironment):
         the kernel CPU reads both detectors (a few us each) and starts the next DMA playback
         in it, so short links are limited by it rather than by the fibre.
     :param click_capacity: clicks recorded per batch (further clicks are only counted).
+
+    The settings are kept as given in ``build`` (experiment arguments are None while ARTIQ's
+    master examines the repository); a parent may change these attributes before
+    :meth:`prepare`, which checks them (one clear error naming the setting), hands alpha,
+    window and the fallback fibre length to the children and computes the timing.
     """
 
     def build(self, alpha=0.05, link_length=10.0, window=3 * us, cooling_interval=500,
               decision_time=1 * us, min_turnaround=12 * us, click_capacity=4096):
-        if not link_length >= 0:
-            raise ValueError(f"link_length must be >= 0 km, got {link_length!r}")
-        if int(cooling_interval) < 1:
-            raise ValueError(f"cooling_interval must be >= 1 attempt, got {cooling_interval!r}")
-        if not decision_time >= 0:
-            raise ValueError(f"decision_time must be >= 0 s, got {decision_time!r}")
-        if int(click_capacity) < 1:
-            raise ValueError(f"click_capacity must be >= 1, got {click_capacity!r}")
-        self.link_length = float(link_length)
-        self.cooling_interval = np.int32(cooling_interval)
-        self.decision_time = float(decision_time)
-        self.min_turnaround = float(min_turnaround)
+        self.alpha = alpha
+        self.link_length = link_length
+        self.window = window
+        self.cooling_interval = cooling_interval
+        self.decision_time = decision_time
+        self.min_turnaround = min_turnaround
+        self.click_capacity = click_capacity
         self.setattr_device("core")
         self.setattr_device("core_dma")
-        half = self.link_length / 2
         self.prep_a = StatePreparation(self, "a")
         self.prep_b = StatePreparation(self, "b")
         self.photons_a = PhotonGeneration(self, "a", alpha)
         self.photons_b = PhotonGeneration(self, "b", alpha)
-        self.gate_a = StationGate(self, "a", window, fallback_length=half)
-        self.gate_b = StationGate(self, "b", window, fallback_length=half)
-        # Kernel state (types fixed here for the compiler).
+        self.gate_a = StationGate(self, "a", window)
+        self.gate_b = StationGate(self, "b", window)
+        # Kernel state: typed placeholders for the compiler, real values in prepare().
+        self.attempts_per_cooling = np.int32(1)
         self.since_cooling = np.int32(1 << 30)
         self.attempts_done = np.int32(0)
         self.attempt_index = np.int32(0)
         self.herald_time_mu = np.int64(-1)
-        self.click_capacity = np.int32(click_capacity)
         self.n_clicks = np.int32(0)
         self.clicks_lost = np.int32(0)
-        self.click_times_mu = np.zeros(int(click_capacity), dtype=np.int64)
-        self.click_detectors = np.zeros(int(click_capacity), dtype=np.int32)
-        self.click_attempts = np.zeros(int(click_capacity), dtype=np.int32)
-        self.click_arrivals_mu = np.zeros(int(click_capacity), dtype=np.int64)
+        self.click_times_mu = np.zeros(0, dtype=np.int64)
+        self.click_detectors = np.zeros(0, dtype=np.int32)
+        self.click_attempts = np.zeros(0, dtype=np.int32)
+        self.click_arrivals_mu = np.zeros(0, dtype=np.int64)
         self.window_end_mu = np.int64(0)
         self.emit_a_mu = np.int64(0)
         self.emit_b_mu = np.int64(0)
         self.return_mu = np.int64(0)
+        self.cooling_time = 0.0
         self.kernel_invariants = {"core", "core_dma", "prep_a", "prep_b", "photons_a",
-                                  "photons_b", "gate_a", "gate_b", "cooling_interval",
-                                  "click_capacity", "emit_a_mu", "emit_b_mu", "return_mu",
-                                  "window_end_mu", "cooling_time"}
+                                  "photons_b", "gate_a", "gate_b", "attempts_per_cooling",
+                                  "emit_a_mu", "emit_b_mu", "return_mu", "window_end_mu",
+                                  "cooling_time"}
+
+    def check_settings(self) -> None:
+        """Check and convert the settings (host side; ValueError naming a bad one)."""
+        self.alpha = check_real("alpha", self.alpha, minimum=0.0, maximum=1.0,
+                                min_open=True, max_open=True)
+        self.link_length = check_real("link_length", self.link_length, minimum=0.0,
+                                      unit="km")
+        self.window = check_real("window", self.window, minimum=0.0, min_open=True, unit="s")
+        self.cooling_interval = check_integer("cooling_interval", self.cooling_interval,
+                                              minimum=1)
+        self.decision_time = check_real("decision_time", self.decision_time, minimum=0.0,
+                                        unit="s")
+        self.min_turnaround = check_real("min_turnaround", self.min_turnaround, minimum=0.0,
+                                         unit="s")
+        self.click_capacity = check_integer("click_capacity", self.click_capacity, minimum=1)
 
     def prepare(self):
-        """Children's calibrations, then the attempt's timing (all in machine units)."""
+        """Settings, children's calibrations, then the attempt's timing (all in machine
+        units) and the click record."""
+        self.check_settings()
+        half = self.link_length / 2
+        for photons in (self.photons_a, self.photons_b):
+            photons.alpha = self.alpha
+        for gate in (self.gate_a, self.gate_b):
+            gate.window = self.window
+            gate.fallback_length = half
         self.call_child_method("prepare")
+        self.attempts_per_cooling = np.int32(self.cooling_interval)
+        n = self.click_capacity
+        self.n_clicks = np.int32(0)
+        self.click_times_mu = np.zeros(n, dtype=np.int64)
+        self.click_detectors = np.zeros(n, dtype=np.int32)
+        self.click_attempts = np.zeros(n, dtype=np.int32)
+        self.click_arrivals_mu = np.zeros(n, dtype=np.int64)
         period = self.core.ref_period
         self.cooling_time = max(self.prep_a.cooling_time, self.prep_b.cooling_time)
         # Emission times (end of each 393 pulse) after the quench so that both photons
@@ -101,7 +132,7 @@ class EntanglementLink(HasEnvironment):
         # window end after node A's emission (photon arrival times are relative to it)
         self.window_end_mu = np.int64(int(self.gate_a.delay_mu) - int(self.gate_a.pre_mu)
                                       + int(self.gate_a.window_mu))
-        self.return_delay = fibre_delay_seconds(self.link_length / 2)
+        self.return_delay = fibre_delay_seconds(half)
         wait = max(self.return_delay + self.decision_time, self.min_turnaround)
         self.return_mu = np.int64(round(wait / period))
 
@@ -182,7 +213,7 @@ class EntanglementLink(HasEnvironment):
 
     @kernel
     def record_click(self, t_mu: TInt64, detector: TInt32, t_emit_mu: TInt64):
-        if self.n_clicks < self.click_capacity:
+        if self.n_clicks < len(self.click_times_mu):
             self.click_times_mu[self.n_clicks] = t_mu
             self.click_detectors[self.n_clicks] = detector
             self.click_attempts[self.n_clicks] = self.attempt_index
@@ -203,7 +234,7 @@ class EntanglementLink(HasEnvironment):
         time, at least the minimum turnaround)."""
         n = 0
         while n < max_attempts:
-            if self.since_cooling >= self.cooling_interval:
+            if self.since_cooling >= self.attempts_per_cooling:
                 self.core_dma.playback_handle(cooling_handle)
                 self.since_cooling = 0
             self.core_dma.playback_handle(attempt_handle)

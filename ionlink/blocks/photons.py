@@ -25,6 +25,9 @@ Calibrated values (persistent datasets, written by
 import numpy as np
 from artiq.experiment import HasEnvironment, MHz, TInt64, delay_mu, kernel, ns, us
 
+from ionlink.blocks._checks import check_real
+from ionlink.blocks._node import check_node
+
 #: Fallbacks for a first run, before the photon calibrations (documented, not truth).
 DEFAULT_GENERATION_TIME = 2 * us
 DEFAULT_DETECTION_EFFICIENCY = 0.05
@@ -44,15 +47,15 @@ class PhotonGeneration(HasEnvironment):
 
     :param node: node letter; devices ``dds_393_<node>``, ``dds_854_<node>``,
         ``dds_866_<node>``.
-    :param alpha: target excitation probability per attempt (0 < alpha < 1); the pulse
-        length follows from the calibrated generation time in :meth:`prepare` (change it
-        later with :meth:`set_alpha`).
+    :param alpha: target excitation probability per attempt (0 < alpha < 1), kept as given
+        (an experiment argument is None while ARTIQ's master examines the repository); it is
+        checked and the pulse length follows from the calibrated generation time in
+        :meth:`prepare` (a parent may change ``alpha`` before that, or call
+        :meth:`set_alpha` afterwards).
     """
 
     def build(self, node="a", alpha=0.05):
-        if node not in ("a", "b"):
-            raise ValueError(f"node must be 'a' or 'b', got {node!r}")
-        self.node = node
+        self.node = check_node(node)
         self.alpha = alpha
         self.setattr_device("core")
         self.dds = self.get_device("dds_393_" + node)
@@ -93,11 +96,11 @@ class PhotonGeneration(HasEnvironment):
         self.set_alpha(self.alpha)
 
     def set_alpha(self, alpha: float) -> None:
-        """Set the 393 pulse length for excitation probability ``alpha`` (host only)."""
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
-        self.alpha = float(alpha)
-        seconds = -self.generation_time * np.log1p(-alpha)
+        """Set the 393 pulse length for excitation probability ``alpha`` (host only; after
+        :meth:`prepare` has read the generation time)."""
+        self.alpha = check_real("alpha", alpha, minimum=0.0, maximum=1.0, min_open=True,
+                                max_open=True)
+        seconds = -self.generation_time * np.log1p(-self.alpha)
         self.pulse_mu = np.int64(max(MIN_PULSE_MU, round(seconds / self.core.ref_period)))
 
     def pulse_duration(self) -> float:

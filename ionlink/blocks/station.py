@@ -11,6 +11,9 @@ their clicks into a herald decision.
 import numpy as np
 from artiq.experiment import HasEnvironment, TInt32, TInt64, at_mu, kernel, now_mu, ns, parallel, us
 
+from ionlink.blocks._checks import check_real
+from ionlink.blocks._node import check_node
+
 #: Group index of standard single-mode fibre at 1550 nm (Corning SMF-28: 1.4682).
 FIBRE_GROUP_INDEX = 1.4682
 SPEED_OF_LIGHT = 299792458.0
@@ -22,8 +25,7 @@ BOTH_CLICKED = 2
 
 def fibre_delay_seconds(length_km: float) -> float:
     """Light's travel time (s) through ``length_km`` kilometres of fibre (~4.9 us/km)."""
-    if not length_km >= 0:
-        raise ValueError(f"fibre length must be >= 0 km, got {length_km!r}")
+    length_km = check_real("fibre length", length_km, minimum=0.0, unit="km")
     return length_km * 1e3 * FIBRE_GROUP_INDEX / SPEED_OF_LIGHT
 
 
@@ -35,12 +37,15 @@ class StationGate(HasEnvironment):
     :param pre_window: how long (s) the gate opens before the expected arrival.
     :param fallback_length: node-to-station fibre length (km) whose delay is used while
         ``calib.fibre_delay_<node>`` does not exist.
+
+    ``window``, ``pre_window`` and ``fallback_length`` are kept as given (experiment
+    arguments are None while ARTIQ's master examines the repository); a parent may change
+    these attributes before :meth:`prepare`, which checks them and converts them to
+    machine units.
     """
 
     def build(self, node="a", window=3 * us, pre_window=100 * ns, fallback_length=5.0):
-        if node not in ("a", "b"):
-            raise ValueError(f"node must be 'a' or 'b', got {node!r}")
-        self.node = node
+        self.node = check_node(node)
         self.window = window
         self.pre_window = pre_window
         self.fallback_length = fallback_length
@@ -58,17 +63,19 @@ class StationGate(HasEnvironment):
         self.kernel_invariants = {"core", "det0", "det1"}
 
     def prepare(self):
-        """Read ``calib.fibre_delay_<node>`` and convert the window to machine units."""
+        """Check the settings, read ``calib.fibre_delay_<node>`` and convert the window
+        to machine units."""
+        self.window = check_real("station window", self.window, minimum=0.0,
+                                 min_open=True, unit="s")
+        self.pre_window = check_real("pre_window", self.pre_window, minimum=0.0,
+                                     maximum=self.window, max_open=True, unit="s")
+        self.fallback_length = check_real("fibre length", self.fallback_length,
+                                          minimum=0.0, unit="km")
         self.delay = float(self.get_dataset("calib.fibre_delay_" + self.node,
                                             fibre_delay_seconds(self.fallback_length)))
         if not self.delay >= 0:
             raise ValueError(f"calib.fibre_delay_{self.node} must be >= 0 s, got "
                              f"{self.delay!r}")
-        if not self.window > 0:
-            raise ValueError(f"station window must be > 0 s, got {self.window!r}")
-        if not 0 <= self.pre_window < self.window:
-            raise ValueError(f"pre_window must lie in [0, window = {self.window} s), got "
-                             f"{self.pre_window!r}")
         period = self.core.ref_period
         self.delay_mu = np.int64(round(self.delay / period))
         self.window_mu = np.int64(round(self.window / period))

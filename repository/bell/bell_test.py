@@ -3,6 +3,7 @@
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.bell import BellBasisMeasurement
 from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
 from ionlink.blocks.station import NO_CLICK
@@ -71,12 +72,13 @@ class BellTest(EnvExperiment):
                                      cooling_interval=self.cooling_interval,
                                      click_capacity=1 << 14)
         self.bell = BellBasisMeasurement(self)
-        n = int(self.batch_rounds)
-        self.theta_a = np.zeros(n)
-        self.theta_b = np.zeros(n)
-        self.outcomes = np.zeros(n, dtype=np.int32)
-        self.detectors = np.zeros(n, dtype=np.int32)
-        self.herald_times = np.zeros(n, dtype=np.int64)
+        # per-batch arrays: typed placeholders, sized in prepare() (arguments are None
+        # while ARTIQ's master examines the repository)
+        self.theta_a = np.zeros(0)
+        self.theta_b = np.zeros(0)
+        self.outcomes = np.zeros(0, dtype=np.int32)
+        self.detectors = np.zeros(0, dtype=np.int32)
+        self.herald_times = np.zeros(0, dtype=np.int64)
         self.batch_done = np.int32(0)
         self.batch_attempts = np.int32(0)
         self.batch_duration_mu = np.int64(0)
@@ -86,10 +88,16 @@ class BellTest(EnvExperiment):
 
     def prepare(self):
         super().prepare()
-        if not 0.0 <= self.test_fraction <= 1.0:
-            raise ValueError(f"test_fraction must lie in [0, 1], got {self.test_fraction}")
+        check_real("test_fraction", self.test_fraction, minimum=0.0, maximum=1.0)
+        check_integer("max_attempts", self.max_attempts, minimum=1)
+        batch = check_integer("batch_rounds", self.batch_rounds, minimum=1)
+        self.theta_a = np.zeros(batch)
+        self.theta_b = np.zeros(batch)
+        self.outcomes = np.zeros(batch, dtype=np.int32)
+        self.detectors = np.zeros(batch, dtype=np.int32)
+        self.herald_times = np.zeros(batch, dtype=np.int64)
         rng = np.random.default_rng(self.seed)
-        n = int(self.rounds)
+        n = check_integer("rounds", self.rounds, minimum=1)
         self.is_test = (rng.random(n) < self.test_fraction).astype(np.int32)
         self.x = np.where(self.is_test == 1, rng.integers(0, 2, n), 0).astype(np.int32)
         self.y = np.where(self.is_test == 1, rng.integers(0, 2, n),

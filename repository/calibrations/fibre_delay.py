@@ -3,6 +3,8 @@
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import node_argument
+from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration
@@ -24,8 +26,7 @@ class FibreDelay(EnvExperiment):
     def build(self):
         self.setattr_device("core")
         self.setattr_device("scheduler")
-        self.setattr_argument("node", EnumerationValue(["a", "b"], "a"), group="Node",
-                              tooltip="whose photons to time")
+        node = node_argument(self, tooltip="whose photons to time")
         self.setattr_argument("shots", NumberValue(2000, precision=0, step=100, min=10,
                                                    type="int"),
                               group="Scan", tooltip="excitation shots")
@@ -43,19 +44,21 @@ class FibreDelay(EnvExperiment):
         self.setattr_argument("max_error", NumberValue(20 * ns, unit="ns", min=0.0),
                               group="Acceptance",
                               tooltip="store the delay only if its standard error is below this")
-        self.prep = StatePreparation(self, self.node)
-        self.photons = PhotonGeneration(self, self.node, self.alpha)
-        self.gate = StationGate(self, self.node)
-        self.scan = CalibrationScan(self, "photon_arrival_search", self.node)
+        self.prep = StatePreparation(self, node)
+        self.photons = PhotonGeneration(self, node, self.alpha)
+        self.gate = StationGate(self, node)
+        self.scan = CalibrationScan(self, "photon_arrival_search", node)
         self.search_mu = np.int64(0)
         self.n_clicks = np.int32(0)
         self.offsets_mu = np.zeros(1, dtype=np.int64)
 
     def prepare(self):
         super().prepare()
-        self.search = fibre_delay_seconds(self.max_length) + 20 * us
+        shots = check_integer("shots", self.shots, minimum=1)
+        max_length = check_real("max_length", self.max_length, minimum=0.0, unit="km")
+        self.search = fibre_delay_seconds(max_length) + 20 * us
         self.search_mu = np.int64(round(self.search / self.core.ref_period))
-        self.offsets_mu = np.zeros(4 * int(self.shots) + 64, dtype=np.int64)
+        self.offsets_mu = np.zeros(4 * shots + 64, dtype=np.int64)
         self.n_clicks = np.int32(0)
         self.done = 0
 

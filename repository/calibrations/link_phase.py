@@ -13,6 +13,7 @@ import math
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import check_integer
 from ionlink.blocks.bell import BellBasisMeasurement, basis_phase_turns
 from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
 from ionlink.blocks.station import NO_CLICK
@@ -133,11 +134,12 @@ class LinkPhase(EnvExperiment):
                                      cooling_interval=self.cooling_interval,
                                      click_capacity=1 << 12)
         self.bell = BellBasisMeasurement(self)
-        n = int(self.batch_rounds)
         self.phase_a = basis_phase_turns(0.0)
-        self.phase_b = np.zeros(n)
-        self.outcomes = np.zeros(n, dtype=np.int32)
-        self.detectors = np.zeros(n, dtype=np.int32)
+        # per-batch arrays: typed placeholders, sized in prepare() (arguments are None
+        # while ARTIQ's master examines the repository)
+        self.phase_b = np.zeros(0)
+        self.outcomes = np.zeros(0, dtype=np.int32)
+        self.detectors = np.zeros(0, dtype=np.int32)
         self.batch_done = np.int32(0)
         self.batch_attempts = np.int32(0)
         self.need_init = True
@@ -146,7 +148,13 @@ class LinkPhase(EnvExperiment):
 
     def prepare(self):
         super().prepare()
-        n, p = int(self.rounds), int(self.points)
+        batch = check_integer("batch_rounds", self.batch_rounds, minimum=1)
+        check_integer("max_attempts", self.max_attempts, minimum=1)
+        self.phase_b = np.zeros(batch)
+        self.outcomes = np.zeros(batch, dtype=np.int32)
+        self.detectors = np.zeros(batch, dtype=np.int32)
+        n = check_integer("rounds", self.rounds, minimum=1)
+        p = check_integer("points", self.points, minimum=4)
         if n < p:
             raise ValueError(f"rounds ({n}) must be at least points ({p})")
         self.azimuths = np.arange(p) / p

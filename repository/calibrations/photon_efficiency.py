@@ -3,6 +3,7 @@
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import node_argument
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration
@@ -44,8 +45,7 @@ class PhotonEfficiency(EnvExperiment):
     def build(self):
         self.setattr_device("core")
         self.setattr_device("scheduler")
-        self.setattr_argument("node", EnumerationValue(["a", "b"], "a"), group="Node",
-                              tooltip="whose photons to count")
+        node = node_argument(self, tooltip="whose photons to count")
         self.setattr_argument("durations",
                               Scannable(default=RangeScan(0.0, 10 * us, 11), unit="us",
                                         global_min=0.0, global_max=1 * ms),
@@ -62,10 +62,10 @@ class PhotonEfficiency(EnvExperiment):
         self.setattr_argument("max_relative_error", NumberValue(0.2, min=1e-4, max=1.0),
                               group="Acceptance", tooltip="store only if both relative "
                               "standard errors are below this")
-        self.prep = StatePreparation(self, self.node)
-        self.photons = PhotonGeneration(self, self.node, 0.5)
-        self.gate = StationGate(self, self.node, window=self.window)
-        self.scan = CalibrationScan(self, "photon_efficiency", self.node)
+        self.prep = StatePreparation(self, node)
+        self.photons = PhotonGeneration(self, node, 0.5)
+        self.gate = StationGate(self, node, window=self.window)
+        self.scan = CalibrationScan(self, "photon_efficiency", node)
         self.pulses_mu = np.zeros(1, dtype=np.int64)
 
     def prepare(self):

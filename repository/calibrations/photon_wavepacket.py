@@ -3,6 +3,8 @@
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import node_argument
+from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration
@@ -24,8 +26,7 @@ class PhotonWavepacket(EnvExperiment):
     def build(self):
         self.setattr_device("core")
         self.setattr_device("scheduler")
-        self.setattr_argument("node", EnumerationValue(["a", "b"], "a"), group="Node",
-                              tooltip="whose photons to time")
+        node = node_argument(self, tooltip="whose photons to time")
         self.setattr_argument("shots", NumberValue(5000, precision=0, step=100, min=10,
                                                    type="int"),
                               group="Scan", tooltip="excitation shots")
@@ -46,17 +47,23 @@ class PhotonWavepacket(EnvExperiment):
         self.setattr_argument("max_relative_error", NumberValue(0.1, min=1e-4, max=1.0),
                               group="Acceptance", tooltip="store the wavepacket time only if "
                               "its relative standard error is below this")
-        self.prep = StatePreparation(self, self.node)
-        self.photons = PhotonGeneration(self, self.node, self.alpha)
-        self.gate = StationGate(self, self.node, window=self.window + self.pre_window,
-                                pre_window=self.pre_window)
-        self.scan = CalibrationScan(self, "photon_wavepacket", self.node)
+        self.prep = StatePreparation(self, node)
+        self.photons = PhotonGeneration(self, node, self.alpha)
+        # window and pre_window are None while the repository is examined: the gate's
+        # window (pre_window + window after the arrival) is set in prepare()
+        self.gate = StationGate(self, node)
+        self.scan = CalibrationScan(self, "photon_wavepacket", node)
         self.n_clicks = np.int32(0)
         self.offsets_mu = np.zeros(1, dtype=np.int64)
 
     def prepare(self):
+        window = check_real("window", self.window, minimum=0.0, min_open=True, unit="s")
+        pre_window = check_real("pre_window", self.pre_window, minimum=0.0, unit="s")
+        self.gate.window = pre_window + window
+        self.gate.pre_window = pre_window
         super().prepare()
-        self.offsets_mu = np.zeros(4 * int(self.shots) + 64, dtype=np.int64)
+        shots = check_integer("shots", self.shots, minimum=1)
+        self.offsets_mu = np.zeros(4 * shots + 64, dtype=np.int64)
         self.n_clicks = np.int32(0)
         self.done = 0
 

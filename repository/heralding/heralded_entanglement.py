@@ -3,6 +3,7 @@
 import numpy as np
 from artiq.experiment import *
 
+from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.bell import BASIS_Z, BellBasisMeasurement
 from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
 from ionlink.blocks.station import NO_CLICK
@@ -86,18 +87,20 @@ class HeraldedEntanglement(EnvExperiment):
         self.setattr_argument("storage_time", NumberValue(0.0, unit="us", min=0.0,
                                                           max=1.0),
                               group="Memory", tooltip="wait after the herald before measuring")
+        # Arguments are None while ARTIQ's master examines the repository: the link keeps
+        # them as given and checks them in prepare(); its click record (two per attempt of
+        # a batch) and the per-batch arrays are sized there.
         self.link = EntanglementLink(self, alpha=self.alpha, link_length=self.link_length,
                                      window=self.window,
-                                     cooling_interval=self.cooling_interval,
-                                     click_capacity=2 * self.batch_attempts)
+                                     cooling_interval=self.cooling_interval)
         self.bell = BellBasisMeasurement(self)
-        n = int(self.batch_attempts)
-        self.basis_a = np.zeros(n, dtype=np.int32)
-        self.basis_b = np.zeros(n, dtype=np.int32)
-        self.outcomes = np.zeros(n, dtype=np.int32)
-        self.herald_detectors = np.zeros(n, dtype=np.int32)
-        self.herald_times = np.zeros(n, dtype=np.int64)
-        self.herald_attempts = np.zeros(n, dtype=np.int32)
+        # per-batch arrays: typed placeholders, sized in prepare()
+        self.basis_a = np.zeros(0, dtype=np.int32)
+        self.basis_b = np.zeros(0, dtype=np.int32)
+        self.outcomes = np.zeros(0, dtype=np.int32)
+        self.herald_detectors = np.zeros(0, dtype=np.int32)
+        self.herald_times = np.zeros(0, dtype=np.int64)
+        self.herald_attempts = np.zeros(0, dtype=np.int32)
         self.batch_heralds = np.int32(0)
         self.batch_duration_mu = np.int64(0)
         self.need_init = True
@@ -107,9 +110,19 @@ class HeraldedEntanglement(EnvExperiment):
                                   "storage_mu", "settle"}
 
     def prepare(self):
+        n = check_integer("batch_attempts", self.batch_attempts, minimum=1)
+        check_integer("attempts", self.attempts, minimum=1)
+        storage_time = check_real("storage_time", self.storage_time, minimum=0.0, unit="s")
+        self.link.click_capacity = 2 * n
         super().prepare()
+        self.basis_a = np.zeros(n, dtype=np.int32)
+        self.basis_b = np.zeros(n, dtype=np.int32)
+        self.outcomes = np.zeros(n, dtype=np.int32)
+        self.herald_detectors = np.zeros(n, dtype=np.int32)
+        self.herald_times = np.zeros(n, dtype=np.int64)
+        self.herald_attempts = np.zeros(n, dtype=np.int32)
         self.do_measure = self.measurement != "none"
-        self.storage_mu = np.int64(round(self.storage_time / self.core.ref_period))
+        self.storage_mu = np.int64(round(storage_time / self.core.ref_period))
         self.rng = np.random.default_rng(self.seed)
         t2 = [float(self.get_dataset("calib.memory_t2_" + n, DEFAULT_MEMORY_T2))
               for n in ("a", "b")]
