@@ -3,8 +3,7 @@
 import numpy as np
 from artiq.experiment import *
 
-from ionlink.blocks import node_argument
-from ionlink.blocks import check_integer, check_real
+from ionlink.blocks import check_integer, check_real, node_argument
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration

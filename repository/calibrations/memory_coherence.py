@@ -21,7 +21,8 @@ class MemoryCoherence(EnvExperiment):
     coherence left after the total free evolution T. It is fitted with an exponential decay
     to zero (binomial errors propagated); its time constant is the memory coherence time
     under decoupling. D5/2 decay (lifetime T1) removes coherence at 1/(2 T1); the pure
-    dephasing time is 1/(1/tau - 1/(2 T1)). On a good fit ``calib.memory_t2_<node>`` (tau, s) and ``calib.dephasing_t2_<node>`` (s) are stored.
+    dephasing time is 1/(1/tau - 1/(2 T1)). On a good fit ``calib.memory_t2_<node>``
+    (tau, s) and ``calib.dephasing_t2_<node>`` (s) are stored.
     """
 
     def build(self):

@@ -1,10 +1,12 @@
-"""Temporal wavepacket of one node's photons at the station -> calib.photon_wavepacket_time_<node>."""
+"""Temporal wavepacket of one node's photons at the station.
+
+Stores calib.photon_wavepacket_time_<node>.
+"""
 
 import numpy as np
 from artiq.experiment import *
 
-from ionlink.blocks import node_argument
-from ionlink.blocks import check_integer, check_real
+from ionlink.blocks import check_integer, check_real, node_argument
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration

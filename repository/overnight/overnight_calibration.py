@@ -20,7 +20,8 @@ class OvernightCalibration(EnvExperiment):
     (low; default -10) priority, due ``graph_interval`` after this run's due date, unless that
     is past ``graph_until``. Submit it to the pipeline of the experiments it should yield to
     (ARTIQ pauses a run only for higher-priority runs of its own pipeline, and runs of
-    different pipelines would compete for the core device). Every stored value carries its provenance (``provenance.<key>``); the
+    different pipelines would compete for the core device). Every stored value carries its
+    provenance (``provenance.<key>``); the
     node states persist in ``calgraph.state``; this run's steps are archived as
     ``calgraph.log`` (JSON) and the raw data of each step under ``calgraph.<n>.<node>.*``.
     """
