@@ -54,7 +54,7 @@ def test_known_failures_are_repository_files():
     assert set(KNOWN_FAILURES) <= files, set(KNOWN_FAILURES) - files
 
 
-@pytest.mark.parametrize("path", _params())
+@pytest.mark.parametrize("path", list(_params()))
 def test_file_examines_with_arguments_none(path, device_db):
     """Each file builds (every argument None) and declares at least one experiment with
     its arguments."""
