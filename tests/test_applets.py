@@ -71,9 +71,12 @@ def assert_not_blank(widget, min_colours: int = 20, min_fraction: float = 0.02) 
     image = render.grab(widget)
     width, height = image.width(), image.height()
     assert width > 100 and height > 100
-    buffer = image.convertToFormat(image.Format.Format_RGB32).constBits()
+    rgb = image.convertToFormat(image.Format.Format_RGB32)  # kept alive while read
+    buffer = rgb.constBits()
+    if hasattr(buffer, "setsize"):  # PyQt's sip.voidptr carries no size (PySide: memoryview)
+        buffer.setsize(rgb.sizeInBytes())
     pixels = np.frombuffer(buffer, dtype=np.uint8, count=width * height * 4).reshape(
-        height, width, 4)[:, :, :3]
+        height, width, 4)[:, :, :3].copy()
     colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
     assert len(colours) >= min_colours
     background = colours[np.argmax(counts)]
