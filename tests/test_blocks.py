@@ -357,3 +357,160 @@ def test_link_settings_given_in_build_reach_prepare(tmp_path):
     assert outcome.error is None, outcome.error
     emit_a, return_mu, capacity = outcome.datasets["probe.timing"]
     assert return_mu == 30_000 and capacity == 7 and emit_a > 0
+
+
+# ----------------------------------------------------------------------------- resumable scans
+
+class _Recorder:
+    """Fake experiment for ``run_with_pauses``: logs init/step/close/pause calls."""
+
+    def __init__(self, chunk: int, total: int, pause_error: Exception | None = None):
+        self.log: list = []
+        self.done = 0
+        self.chunk, self.total, self.pause_error = chunk, total, pause_error
+        recorder = self
+
+        class Core:
+            def close(self):
+                recorder.log.append("close")
+
+        class Scheduler:
+            def pause(self):
+                recorder.log.append("pause")
+                if recorder.pause_error is not None:
+                    raise recorder.pause_error
+
+        self.core, self.scheduler = Core(), Scheduler()
+
+    def init(self):
+        self.log.append("init")
+
+    def step(self, start: int) -> int:
+        self.log.append(("step", start))
+        return min(start + self.chunk, self.total)
+
+
+def test_run_with_pauses_resumes_where_the_kernel_stopped():
+    from ionlink.blocks.scan import run_with_pauses
+
+    exp = _Recorder(chunk=2, total=5)
+    run_with_pauses(exp, exp.step, exp.total)
+    assert exp.done == 5
+    assert exp.log == ["init", ("step", 0), "close", "pause", "init", ("step", 2), "close",
+                       "pause", "init", ("step", 4)]
+    once = _Recorder(chunk=10, total=5)
+    run_with_pauses(once, once.step, once.total)
+    assert once.log == ["init", ("step", 0)] and once.done == 5
+
+
+def test_run_with_pauses_keeps_progress_when_the_pause_ends_the_run():
+    from ionlink.blocks.scan import run_with_pauses
+
+    exp = _Recorder(chunk=3, total=10, pause_error=RuntimeError("terminated"))
+    with pytest.raises(RuntimeError, match="terminated"):
+        run_with_pauses(exp, exp.step, exp.total)
+    assert exp.done == 3 and exp.log[-2:] == ["close", "pause"]
+
+
+EXCITATION_PROBE = '''
+import numpy as np
+from artiq.experiment import *
+from ionlink.blocks import FluorescenceReadout, Rotation729, StatePreparation
+from ionlink.blocks.calibration import CalibrationScan
+from ionlink.blocks.scan import ExcitationScan, run_with_pauses
+
+
+class ExcitationProbe(EnvExperiment):
+    """Excitation scan probe: submits an urgent run first, so the scan pauses for it"""
+
+    def build(self):
+        self.setattr_device("core")
+        self.setattr_device("scheduler")
+        self.setattr_argument("mismatch", NumberValue(0, type="int", precision=0, step=1))
+        self.setattr_argument("minimum", NumberValue(5, type="int", precision=0, step=1))
+        self.prep = StatePreparation(self, "a")
+        self.rotation = Rotation729(self, "a")
+        self.readout = FluorescenceReadout(self, "a")
+        self.scan = CalibrationScan(self, "probe_scan", "a")
+        self.points = ExcitationScan(self, self.prep, self.rotation, self.readout, self.scan)
+
+    def prepare(self):
+        super().prepare()
+        # points 0, 1: no pulse (P(D) = 0); 2, 3: pi pulse on resonance; 4: far detuned
+        pi = self.rotation.pi_time
+        f = self.rotation.frequency
+        self.points.configure([f, f, f, f, f + 20 * MHz],
+                              [0.0, 0.0, pi, pi, pi][:5 - self.mismatch], 40)
+        self.inits = 0
+        self.done = 0
+
+    @kernel
+    def init(self):
+        self.points.init()
+        self.count_init()
+
+    @rpc(flags={"async"})
+    def count_init(self):
+        self.inits += 1
+
+    def run(self):
+        self.scan.start(np.arange(5.0), "none", n_shots=40)
+        expid = {"file": __file__, "class_name": "Urgent", "arguments": {},
+                 "log_level": 30, "repo_rev": None}
+        self.set_dataset("probe.urgent_rid", self.scheduler.submit(priority=5, expid=expid))
+        run_with_pauses(self, self.points.run_points, 5)
+        self.set_dataset("probe.inits", self.inits)
+
+    def analyze(self):
+        points = self.scan.measured_points(self.minimum)
+        self.set_dataset("probe.measured", -1 if points is None else len(points[0]))
+
+
+class Urgent(EnvExperiment):
+    """Urgent run"""
+
+    def build(self):
+        self.setattr_device("scheduler")
+
+    def run(self):
+        self.set_dataset("urgent.rid", self.scheduler.rid)
+'''
+
+
+def run_excitation_probe(tmp_path: Path, **arguments):
+    exp = tmp_path / "excitation_probe.py"
+    exp.write_text(EXCITATION_PROBE)
+    return run_experiment(RunRequest(exp, class_name="ExcitationProbe", arguments=arguments,
+                                     device_db=ROOT / "device_db.py",
+                                     results_root=tmp_path / "results", seed=3))
+
+
+def test_excitation_scan_pauses_for_an_urgent_run_and_resumes(tmp_path):
+    outcome = run_excitation_probe(tmp_path)
+    assert outcome.error is None, outcome.error
+    rid = int(outcome.datasets["probe.urgent_rid"])
+    assert len(list((tmp_path / "results").rglob(f"{rid:09d}-Urgent.h5"))) == 1
+    # paused once at the first point, initialised again after the urgent run
+    assert int(outcome.datasets["probe.inits"]) == 2
+    y = outcome.datasets["calib.probe_scan_a.y"]
+    assert np.all(np.isfinite(y))
+    # 40 shots per point: no pulse and far detuned give (almost) no D, pi pulses mostly D
+    # (readout and preparation errors of a few per cent; 5 sigma of a binomial at p = 0.1)
+    limit = 0.1 + 5 * math.sqrt(0.1 * 0.9 / 40)
+    assert y[0] < limit and y[1] < limit and y[4] < limit
+    assert y[2] > 1 - limit and y[3] > 1 - limit
+    assert int(outcome.datasets["probe.measured"]) == 5
+
+
+def test_too_few_measured_points_are_rejected(tmp_path, capsys):
+    outcome = run_excitation_probe(tmp_path, minimum=6)
+    assert outcome.error is None, outcome.error
+    assert int(outcome.datasets["probe.measured"]) == -1
+    assert "calib.probe_scan_a: calibration not stored: only 5 points measured" in \
+        capsys.readouterr().out
+
+
+def test_excitation_scan_needs_one_duration_per_frequency(tmp_path):
+    outcome = run_excitation_probe(tmp_path, mismatch=1)
+    assert isinstance(outcome.error, ValueError)
+    assert "equally many frequencies and durations" in str(outcome.error)

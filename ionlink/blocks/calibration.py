@@ -63,6 +63,15 @@ class CalibrationScan(HasEnvironment):
         """Boolean mask of the points measured so far (an interrupted scan leaves NaN)."""
         return np.isfinite(self.y)
 
+    def measured_points(self, minimum: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(x, y)`` of the points measured so far, or None, after :meth:`reject` saying
+        how many were measured, when there are fewer than ``minimum``."""
+        ok = self.measured()
+        if ok.sum() < minimum:
+            self.reject(f"only {ok.sum()} points measured")
+            return None
+        return self.x[ok], self.y[ok]
+
     def accept(self, quantity: str, value: float, unit: str = "") -> None:
         """Store ``value`` as the persistent dataset ``calib.<quantity>_<node>``."""
         key = calib_key(quantity, self.node)

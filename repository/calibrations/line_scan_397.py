@@ -6,6 +6,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import FluorescenceReadout, StatePreparation, node_argument
 from ionlink.blocks.calibration import CalibrationScan
+from ionlink.blocks.scan import run_with_pauses
 
 
 class LineScan397(EnvExperiment):
@@ -82,27 +83,20 @@ class LineScan397(EnvExperiment):
 
     def run(self):
         self.scan.start(self.x, "lorentzian", unit="MHz")
-        self.init()
-        while self.done < self.x.size:
-            self.done = self.run_points(self.done)
-            if self.done < self.x.size:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        run_with_pauses(self, self.run_points, self.x.size)
 
     def analyze(self):
         from analysis.fits import fit
 
         scan = self.scan
-        ok = scan.measured()
-        if ok.sum() < 5:
-            scan.reject(f"only {ok.sum()} points measured")
+        points = scan.measured_points(5)
+        if points is None:
             return
-        x, y = scan.x[ok], scan.y[ok]
+        x, y = points
         # Poisson errors of a mean of `shots` counts (at least one count's worth).
         sigma = np.sqrt(np.maximum(y, 1.0 / self.shots) / self.shots)
-        scan.set_sigma(np.where(ok, np.sqrt(np.maximum(scan.y, 1.0 / self.shots)
-                                            / self.shots), np.nan))
+        all_sigma = np.sqrt(np.maximum(scan.y, 1.0 / self.shots) / self.shots)
+        scan.set_sigma(np.where(scan.measured(), all_sigma, np.nan))
         result = fit("lorentzian", x, y, sigma=sigma)
         self.set_dataset("line_397.fit", str(result.to_dict()))
         if not result.good:

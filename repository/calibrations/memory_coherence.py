@@ -5,6 +5,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import FluorescenceReadout, Rotation729, StatePreparation, node_argument
 from ionlink.blocks.calibration import CalibrationScan
+from ionlink.blocks.scan import run_with_pauses
 
 PI = 3.141592653589793
 
@@ -139,13 +140,7 @@ class MemoryCoherence(EnvExperiment):
 
     def run(self):
         self.scan.start(self.x, "exponential_to_zero", unit="ms")
-        self.init()
-        while self.done < self.shots:
-            self.done = self.run_sweeps(self.done)
-            if self.done < self.shots:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        run_with_pauses(self, self.run_sweeps, self.shots)
 
     def analyze(self):
         from analysis.fits import fit

@@ -5,6 +5,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import FluorescenceReadout, Rotation729, StatePreparation, node_argument
 from ionlink.blocks.calibration import CalibrationScan
+from ionlink.blocks.scan import run_with_pauses
 
 
 class Ramsey729(EnvExperiment):
@@ -92,13 +93,7 @@ class Ramsey729(EnvExperiment):
 
     def run(self):
         self.scan.start(self.x, "ramsey", n_shots=self.shots, unit="ms")
-        self.init()
-        while self.done < self.shots:
-            self.done = self.run_sweeps(self.done)
-            if self.done < self.shots:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        run_with_pauses(self, self.run_sweeps, self.shots)
         self.scan.update(self.dark / self.shots)
 
     def analyze(self):

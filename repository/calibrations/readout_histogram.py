@@ -6,6 +6,7 @@ import numpy as np
 from artiq.experiment import *
 
 from ionlink.blocks import FluorescenceReadout, Rotation729, StatePreparation, node_argument
+from ionlink.blocks.scan import run_with_pauses
 
 
 class ReadoutHistogram(EnvExperiment):
@@ -83,13 +84,7 @@ class ReadoutHistogram(EnvExperiment):
         return self.shots
 
     def run(self):
-        self.init()
-        while self.done < self.shots:
-            self.done = self.run_shots(self.done)
-            if self.done < self.shots:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        run_with_pauses(self, self.run_shots, self.shots)
         self.set_dataset("readout.bright_counts", self.bright_counts)
         self.set_dataset("readout.dark_counts", self.dark_counts)
 

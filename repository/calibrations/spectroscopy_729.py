@@ -5,6 +5,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import FluorescenceReadout, Rotation729, StatePreparation, node_argument
 from ionlink.blocks.calibration import CalibrationScan
+from ionlink.blocks.scan import ExcitationScan, run_with_pauses
 
 
 class Spectroscopy729(EnvExperiment):
@@ -39,6 +40,7 @@ class Spectroscopy729(EnvExperiment):
         self.rotation = Rotation729(self, node)
         self.readout = FluorescenceReadout(self, node)
         self.scan = CalibrationScan(self, "spectroscopy_729", node)
+        self.points = ExcitationScan(self, self.prep, self.rotation, self.readout, self.scan)
 
     def prepare(self):
         super().prepare()
@@ -47,50 +49,21 @@ class Spectroscopy729(EnvExperiment):
         self.x = self.center + np.array(list(self.detunings), dtype=float)
         if self.x.size < 6:
             raise ValueError(f"729 spectroscopy needs >= 6 frequencies, got {self.x.size}")
+        self.points.configure(self.x, np.full(self.x.size, self.duration), self.shots)
         self.done = 0
-
-    @kernel
-    def init(self):
-        self.core.reset()
-        self.prep.init()
-        self.rotation.init()
-        self.readout.init()
-
-    @kernel
-    def run_points(self, start: TInt32) -> TInt32:
-        """Scan points ``start``.. until done or a pause is due; returns the next index."""
-        self.core.break_realtime()
-        for i in range(start, len(self.x)):
-            if self.scheduler.check_pause():
-                return i
-            dark = 0
-            for _ in range(self.shots):
-                self.prep.prepare_state()
-                self.rotation.pulse(self.x[i], self.duration, 0.0)
-                dark += self.readout.measure()
-                self.core.break_realtime()
-            self.scan.record(i, dark / self.shots)
-        return len(self.x)
 
     def run(self):
         self.scan.start(self.x, "rabi_line", n_shots=self.shots, unit="MHz")
-        self.init()
-        while self.done < self.x.size:
-            self.done = self.run_points(self.done)
-            if self.done < self.x.size:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        run_with_pauses(self, self.points.run_points, self.x.size, self.points.init)
 
     def analyze(self):
         from analysis.fits import fit
 
         scan = self.scan
-        ok = scan.measured()
-        if ok.sum() < 6:
-            scan.reject(f"only {ok.sum()} points measured")
+        points = scan.measured_points(6)
+        if points is None:
             return
-        x, y = scan.x[ok], scan.y[ok]
+        x, y = points
         result = fit("rabi_line", x, y, n_shots=self.shots)
         self.set_dataset("spectroscopy_729.fit", str(result.to_dict()))
         if not result.good:
