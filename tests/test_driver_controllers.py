@@ -155,3 +155,16 @@ def test_rpc_annotations_are_listable_by_real_sipyco(cls):
             continue
         for key, ann in inspect.getfullargspec(method).annotations.items():
             assert hasattr(ann, "__name__"), (name, key, ann)
+
+
+def test_resolve_alias_follows_aliases_and_names_the_bad_entry():
+    from drivers._controller import resolve_alias
+
+    ddb = {"det": "ttl_in", "ttl_in": {"type": "local"}, "loop_a": "loop_b",
+           "loop_b": "loop_a", "dangling": "nowhere"}
+    assert resolve_alias(ddb, "det", KeyError, "device") == "ttl_in"
+    assert resolve_alias(ddb, "ttl_in", KeyError, "device") == "ttl_in"
+    with pytest.raises(ValueError, match="alias loop resolving 'loop_a'"):
+        resolve_alias(ddb, "loop_a", ValueError, "device")
+    with pytest.raises(ValueError, match="tagger channel 'dangling' is not in the device"):
+        resolve_alias(ddb, "dangling", ValueError, "tagger channel")

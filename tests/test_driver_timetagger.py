@@ -19,27 +19,12 @@ from drivers.timetagger.channels import (
     parse_channel_map,
 )
 from drivers.timetagger.driver import StreamError, TimeTaggerDriver
-from drivers.timetagger.simulation import SimulatedTagger
+from drivers.timetagger.simulation import ManualClock, SimulatedTagger
 from ionlink.node import VirtualNetwork, load_node_config
 from ionlink.node.wiring import example_device_db
 from ionlink.runner.devices import SimDeviceManager
 from ionlink.sim import session
 from ionlink.sim.world import PoissonInputs, ScriptedInputs
-
-
-class ManualClock:
-    """A simulated-run clock the test moves by hand (mu)."""
-
-    threaded = False
-
-    def __init__(self, t_mu: int = 0):
-        self.t = t_mu
-
-    def now_mu(self) -> int:
-        return self.t
-
-    def wait(self, duration_s: float) -> None:
-        pass
 
 
 def read_all(files):

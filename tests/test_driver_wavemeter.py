@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from artiq.experiment import delay_mu, kernel
 
+from drivers.timetagger.simulation import ManualClock
 from drivers.wavemeter.config import ConfigError, parse_actuators, parse_channels
 from drivers.wavemeter.driver import NoReading, WavemeterDriver
 from drivers.wavemeter.lock import LaserLock, LockSettings
@@ -14,19 +15,6 @@ from ionlink.node.lasers import DAC_TUNING_HZ_PER_V, LINE_HZ
 from ionlink.node.wiring import example_device_db
 from ionlink.runner.devices import SimDeviceManager
 from ionlink.sim import session
-
-
-class ManualClock:
-    threaded = False
-
-    def __init__(self, t_mu: int = 0):
-        self.t = t_mu
-
-    def now_mu(self) -> int:
-        return self.t
-
-    def wait(self, duration_s: float) -> None:
-        pass
 
 
 def _local(module, cls, **arguments):

@@ -124,3 +124,55 @@ def test_poor_calibration_is_not_stored(tmp_path):
                                                **LINK), cal).datasets
     assert d["link_phase.phase_stderr"] > 0.001
     assert L.persistent(tmp_path).get("calib.link_phase") == 0.125
+
+
+def test_link_batches_loop_pauses_between_batches_and_stops_when_attempts_run_out():
+    """LinkBatches.run_rounds (host loop of the bell test and the link-phase calibration)
+    on a fake experiment: batches of batch_rounds, a pause when the scheduler asks (core
+    closed, nodes re-initialised next batch), and the end when a batch heralds fewer
+    rounds than asked (attempts exhausted)."""
+    from ionlink.blocks.link import LinkBatches
+
+    class Fake(LinkBatches):
+        def __init__(self):
+            self.rounds, self.batch_rounds, self.max_attempts = 25, 10, 1000
+            self.measured = self.attempts_total = 0
+            self.need_init = False
+            self.log = []
+            self.pause_asks = iter([True, False, False])
+            self.core = type("Core", (), {"close": lambda _: self.log.append("close")})()
+            self.scheduler = type("Scheduler", (), {
+                "check_pause": lambda _: next(self.pause_asks),
+                "pause": lambda _: self.log.append("pause")})()
+
+        def start_batch(self, start, n):
+            self.log.append(("start", start, n, self.need_init))
+
+        def run_batch(self, n, attempts_left):
+            # 7 attempts per herald
+            self.batch_done = min(n, attempts_left // 7)
+            self.batch_attempts = 7 * self.batch_done
+            self.log.append(("batch", n, attempts_left))
+
+        def finish_batch(self, start, done):
+            self.log.append(("finish", start, done))
+
+        def publish(self):
+            self.log.append(("publish", self.measured, self.attempts_total))
+
+    f = Fake()
+    f.run_rounds()
+    assert f.log == [("start", 0, 10, False), ("batch", 10, 1000), ("finish", 0, 10),
+                     ("publish", 10, 70), "close", "pause",
+                     ("start", 10, 10, True), ("batch", 10, 930), ("finish", 10, 10),
+                     ("publish", 20, 140),
+                     ("start", 20, 5, True), ("batch", 5, 860), ("finish", 20, 5),
+                     ("publish", 25, 175)]
+    assert f.measured == 25 and f.attempts_total == 175
+
+    g = Fake()
+    g.max_attempts = 100  # 14 rounds' worth of attempts: the second batch ends short
+    g.pause_asks = iter([False])
+    g.run_rounds()
+    assert (g.measured, g.attempts_total) == (14, 98)
+    assert g.log[-3:] == [("batch", 10, 30), ("finish", 10, 4), ("publish", 14, 98)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 import ionlink  # noqa: F401  (serves sipyco where it is not installed)
+from drivers._controller import serve
 from drivers.timetagger.channels import parse_channel_map
 
 DEFAULT_PORT = 3270
@@ -64,18 +65,7 @@ def make_driver(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sipyco.common_args import bind_address_from_args, init_logger_from_args
-    from sipyco.pc_rpc import simple_server_loop
-
-    args = get_argparser().parse_args(argv)
-    init_logger_from_args(args)
-    driver = make_driver(args)
-    try:
-        simple_server_loop({"timetagger": driver}, bind_address_from_args(args), args.port,
-                           description="ionlink time tagger"
-                                       + (" (simulation)" if args.simulation else ""))
-    finally:
-        driver.close()
+    serve(argv, get_argparser, make_driver, "timetagger", "ionlink time tagger")
 
 
 if __name__ == "__main__":

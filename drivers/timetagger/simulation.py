@@ -14,7 +14,6 @@ background thread and measurements wait ``duration``.
 
 from __future__ import annotations
 
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers._controller import parse_command, resolve_alias
 from drivers.timetagger import measurements
 from drivers.timetagger.backend import DeviceUnplugged
 from drivers.timetagger.channels import ChannelError, check_physical
@@ -57,6 +57,22 @@ class WallClock:
 
     def wait(self, duration_s: float) -> None:
         time.sleep(duration_s)
+
+
+class ManualClock:
+    """A clock moved by hand: ``t`` (mu) is the time until its owner changes it (tests,
+    scripted playback); ``wait`` returns at once."""
+
+    threaded = False
+
+    def __init__(self, t_mu: int = 0) -> None:
+        self.t = t_mu
+
+    def now_mu(self) -> int:
+        return self.t
+
+    def wait(self, duration_s: float) -> None:
+        """Time moves only by hand; nothing to wait for."""
 
 
 def session_world() -> Any:
@@ -211,18 +227,6 @@ class SimulatedTagger:
         self._stream = None
 
 
-def _resolve(ddb: dict, name: str) -> str:
-    seen = [name]
-    while isinstance(ddb.get(name), str):
-        name = ddb[name]
-        if name in seen:
-            raise ChannelError(f"alias loop resolving {seen[0]!r}: {seen}")
-        seen.append(name)
-    if name not in ddb:
-        raise ChannelError(f"tagger channel device {seen[0]!r} is not in the device database")
-    return name
-
-
 def controller_factory(device_manager: Any, desc: dict) -> Any:
     """The runner's in-process simulated controller for a ``timetagger`` device_db entry.
 
@@ -233,13 +237,11 @@ def controller_factory(device_manager: Any, desc: dict) -> Any:
     from drivers.timetagger.aqctl_timetagger import get_argparser
     from drivers.timetagger.driver import TimeTaggerDriver
 
-    fields = {k: v for k, v in desc.items() if k != "command"}
-    fields.setdefault("bind", "::1")
-    command = desc["command"].format(name="timetagger", **fields)
-    args = get_argparser().parse_args(shlex.split(command)[1:])
+    args = parse_command(desc, "timetagger", get_argparser)
     ddb = device_manager.get_device_db()
     labels = args.channels
-    devices = {c: _resolve(ddb, name) for c, name in labels.items()}
+    devices = {c: resolve_alias(ddb, name, ChannelError, "tagger channel device")
+               for c, name in labels.items()}
     backend = SimulatedTagger(devices, session_world, RunClock(),
                               serial=f"SIM-{args.device or 'TAGGER'}")
     return TimeTaggerDriver(backend, labels)

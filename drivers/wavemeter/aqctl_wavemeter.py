@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 import ionlink  # noqa: F401  (serves sipyco where it is not installed)
+from drivers._controller import serve
 from drivers.wavemeter.config import parse_actuators, parse_channels
 
 DEFAULT_PORT = 3271
@@ -80,18 +81,7 @@ def make_driver(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sipyco.common_args import bind_address_from_args, init_logger_from_args
-    from sipyco.pc_rpc import simple_server_loop
-
-    args = get_argparser().parse_args(argv)
-    init_logger_from_args(args)
-    driver = make_driver(args)
-    try:
-        simple_server_loop({"wavemeter": driver}, bind_address_from_args(args), args.port,
-                           description="ionlink wavemeter"
-                                       + (" (simulation)" if args.simulation else ""))
-    finally:
-        driver.close()
+    serve(argv, get_argparser, make_driver, "wavemeter", "ionlink wavemeter")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ simulated core's RTIO counter in a run, wall time stand-alone (see
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from drivers._controller import parse_command, resolve_alias
 from drivers.timetagger.simulation import RunClock, WallClock, session_world
 from drivers.wavemeter.config import ActuatorSpec, ConfigError, parse_laser
 from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
@@ -92,16 +92,10 @@ class SimulatedWavemeter:
 
 
 def resolver(ddb: dict) -> Callable[[str], str]:
+    """Name -> device entry key through ``ddb``'s aliases (ConfigError naming a missing
+    actuator device or an alias loop)."""
     def resolve(name: str) -> str:
-        seen = [name]
-        while isinstance(ddb.get(name), str):
-            name = ddb[name]
-            if name in seen:
-                raise ConfigError(f"alias loop resolving {seen[0]!r}")
-            seen.append(name)
-        if name not in ddb:
-            raise ConfigError(f"actuator device {seen[0]!r} is not in the device database")
-        return name
+        return resolve_alias(ddb, name, ConfigError, "actuator device")
     return resolve
 
 
@@ -124,10 +118,7 @@ def controller_factory(device_manager: Any, desc: dict) -> Any:
     from drivers.wavemeter.aqctl_wavemeter import get_argparser
     from drivers.wavemeter.driver import WavemeterDriver
 
-    fields = {k: v for k, v in desc.items() if k != "command"}
-    fields.setdefault("bind", "::1")
-    command = desc["command"].format(name="wavemeter", **fields)
-    args = get_argparser().parse_args(shlex.split(command)[1:])
+    args = parse_command(desc, "wavemeter", get_argparser)
     resolve = resolver(device_manager.get_device_db())
     attach_actuators(session_world(), args.actuators, resolve)
     backend = SimulatedWavemeter(args.channels, session_world, RunClock(),

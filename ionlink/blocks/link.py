@@ -255,3 +255,42 @@ class EntanglementLink(HasEnvironment):
                 return d
         self.attempts_done = n
         return NO_CLICK
+
+
+class LinkBatches:
+    """Host-side batch loop of experiments that run :class:`EntanglementLink` kernels in
+    batches (a mixin for the ``EnvExperiment``: ``class X(LinkBatches, EnvExperiment)``).
+
+    The experiment has ``core`` and ``scheduler`` devices and a ``need_init`` flag its
+    batch kernel reads (re-initialise the nodes after a pause). :meth:`run_rounds` is the
+    loop of ``rounds`` heralded rounds in batches of ``batch_rounds`` within
+    ``max_attempts`` attempts: per batch ``start_batch(start, n)`` (host: settings of
+    rounds ``start..start + n``), the kernel ``run_batch(n, attempts left)`` (sets
+    ``batch_done`` rounds and ``batch_attempts``), ``finish_batch(start, done)`` (host:
+    store the outcomes), then ``publish()``; the counts are in ``measured`` and
+    ``attempts_total``. A batch that ends early (attempts exhausted) ends the run.
+    """
+
+    def pause_if_asked(self) -> None:
+        """Between batches: yield to a higher-priority experiment if the scheduler asks
+        (closing the core device connection; the next batch re-initialises the nodes)."""
+        if self.scheduler.check_pause():
+            self.core.close()
+            self.scheduler.pause()
+            self.need_init = True
+
+    def run_rounds(self) -> None:
+        while self.measured < self.rounds and self.attempts_total < self.max_attempts:
+            start = self.measured
+            n = min(int(self.batch_rounds), int(self.rounds) - start)
+            self.start_batch(start, n)
+            self.run_batch(n, int(self.max_attempts) - self.attempts_total)
+            done = int(self.batch_done)
+            self.finish_batch(start, done)
+            self.measured += done
+            self.attempts_total += int(self.batch_attempts)
+            self.publish()
+            if done < n:
+                break
+            if self.measured < self.rounds:
+                self.pause_if_asked()

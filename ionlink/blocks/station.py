@@ -5,7 +5,9 @@ station at t + ``calib.fibre_delay_<node>`` (s, persistent dataset written by
 ``repository/calibrations/fibre_delay.py``; before that calibration the delay of
 ``fallback_length`` kilometres of fibre is used). :class:`StationGate` opens both detector
 inputs (``det_station_0``, ``det_station_1``) around that time and, in the kernel, turns
-their clicks into a herald decision.
+their clicks into a herald decision. :class:`ArrivalShots` times single photons of one node
+(click times after the emission, fitted by :func:`fit_arrivals`) for the fibre-delay and
+wavepacket calibrations.
 """
 
 import numpy as np
@@ -13,6 +15,7 @@ from artiq.experiment import HasEnvironment, TInt32, TInt64, at_mu, kernel, now_
 
 from ionlink.blocks._checks import check_real
 from ionlink.blocks._node import check_node
+from ionlink.blocks.scan import run_with_pauses
 
 #: Group index of standard single-mode fibre at 1550 nm (Corning SMF-28: 1.4682).
 FIBRE_GROUP_INDEX = 1.4682
@@ -194,3 +197,106 @@ def fit_arrivals(offsets_s, lo_s: float, hi_s: float, bin_s: float, passes: int 
         if hi - lo > 6 * bin_s and (lo > lo_s or hi < hi_s):
             x, counts, sigma, result = pearson_fit(lo, hi)
     return x, counts, sigma, result
+
+
+class ArrivalShots(HasEnvironment):
+    """Photon-arrival timing shots of one node, shared by the fibre-delay and wavepacket
+    calibrations: ``ArrivalShots(parent, prep, photons, gate)`` with the parent's
+    ``StatePreparation``, ``PhotonGeneration`` and :class:`StationGate` of that node.
+
+    Each shot resets the ion (854 quench), fires the 393 nm pulse and opens both station
+    detectors ``open_mu`` after the emission (the end of the pulse) for ``duration_mu``;
+    every click's time after the emission is recorded (up to ``4 shots + 64`` clicks).
+    The ion is Doppler-cooled (and the scheduler asked whether to pause) every
+    ``cooling_interval`` shots. Call :meth:`setup` from the parent's ``prepare`` after
+    the children's, then :meth:`run`, then :meth:`analyze` in ``analyze``.
+    """
+
+    def build(self, prep, photons, gate):
+        self.setattr_device("core")
+        self.setattr_device("scheduler")
+        self.prep = prep
+        self.photons = photons
+        self.gate = gate
+        self.shots = 0
+        self.cooling_interval = 1
+        self.open_mu = np.int64(0)
+        self.duration_mu = np.int64(0)
+        self.n_clicks = np.int32(0)
+        self.offsets_mu = np.zeros(1, dtype=np.int64)
+        self.done = 0
+
+    def setup(self, shots: int, cooling_interval: int, open_mu: int,
+              duration_mu: int) -> None:
+        """Shot count, cooling interval (shots) and the detectors' window after the
+        emission (start ``open_mu`` and length ``duration_mu``, machine units); clears
+        the click record."""
+        self.shots = shots
+        self.cooling_interval = cooling_interval
+        self.open_mu = np.int64(open_mu)
+        self.duration_mu = np.int64(duration_mu)
+        self.offsets_mu = np.zeros(4 * shots + 64, dtype=np.int64)
+        self.n_clicks = np.int32(0)
+        self.done = 0
+
+    @kernel
+    def init(self):
+        self.core.reset()
+        self.prep.init()
+        self.photons.init()
+        self.core.break_realtime()
+
+    @kernel
+    def record_clicks(self, det, t_emit: TInt64, t_end: TInt64):
+        t = det.timestamp_mu(t_end)
+        while t >= 0:
+            if self.n_clicks < len(self.offsets_mu):
+                self.offsets_mu[self.n_clicks] = t - t_emit
+                self.n_clicks += 1
+            t = det.timestamp_mu(t_end)
+
+    @kernel
+    def run_shots(self, start: TInt32) -> TInt32:
+        """Shots ``start``.. until done or a pause is due; returns the next shot."""
+        self.core.break_realtime()
+        for i in range(start, self.shots):
+            if i % self.cooling_interval == 0:
+                if self.scheduler.check_pause():
+                    return i
+                self.core.break_realtime()
+                self.prep.prepare_state()
+            self.photons.reset()
+            self.photons.excite()
+            t_emit = now_mu()
+            t_end = self.gate.gate_at(t_emit + self.open_mu, self.duration_mu)
+            self.record_clicks(self.gate.det0, t_emit, t_end)
+            self.record_clicks(self.gate.det1, t_emit, t_end)
+            self.core.break_realtime()
+        return self.shots
+
+    def run(self) -> None:
+        """All shots, yielding to the scheduler between cooling intervals when asked."""
+        run_with_pauses(self, self.run_shots, self.shots)
+
+    def analyze(self, prefix: str, scan, lo_s: float, hi_s: float, bin_s: float):
+        """Store the click offsets (``<prefix>.offsets_s``, s) and shot count
+        (``<prefix>.shots``), fit their histogram in [lo_s, hi_s) with bins of ``bin_s``
+        (:func:`fit_arrivals`), publish it through the ``CalibrationScan`` ``scan`` and
+        store the fit (``<prefix>.fit``). Returns (offsets in s, FitResult), or None after
+        rejecting the calibration (too few clicks or a bad fit)."""
+        offsets = self.offsets_mu[: int(self.n_clicks)] * self.core.ref_period
+        self.set_dataset(prefix + ".offsets_s", offsets)
+        self.set_dataset(prefix + ".shots", int(self.done))
+        if offsets.size < 20:
+            scan.reject(f"only {offsets.size} clicks in {self.done} shots")
+            return None
+        x, counts, sigma, result = fit_arrivals(offsets, lo_s, hi_s, bin_s)
+        scan.start(x, "exponential_onset", unit="us")
+        for i, c in enumerate(counts):
+            scan.record(i, float(c))
+        scan.set_sigma(sigma)
+        self.set_dataset(prefix + ".fit", str(result.to_dict()))
+        if not result.good:
+            scan.reject(f"exponential_onset fit not good: {result.reason}")
+            return None
+        return offsets, result

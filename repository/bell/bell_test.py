@@ -5,7 +5,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.bell import BellBasisMeasurement
-from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
+from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink, LinkBatches
 from ionlink.blocks.station import NO_CLICK
 
 #: Measurement axes (azimuth, turns, in the link frame of ionlink.blocks.bell) of node A's
@@ -19,7 +19,7 @@ ANGLES_B = (0.125, -0.125, 0.0)
 KEY_SETTING_B = 2
 
 
-class BellTest(EnvExperiment):
+class BellTest(LinkBatches, EnvExperiment):
     """Bell test / DI-QKD rounds (CHSH)
 
     Each round is one heralded entangled pair (the attempt loop of the heralded-entanglement
@@ -171,28 +171,21 @@ class BellTest(EnvExperiment):
                          broadcast=True, unit="Hz")
         self.chsh, self.chsh_stderr, self.qber = s, s_err, qber
 
+    def start_batch(self, start: int, n: int) -> None:
+        """Measurement axes of rounds ``start..start + n`` for the next batch."""
+        self.theta_a[:n] = np.asarray(ANGLES_A)[self.x[start:start + n]]
+        self.theta_b[:n] = np.asarray(ANGLES_B)[self.y[start:start + n]]
+
+    def finish_batch(self, start: int, done: int) -> None:
+        """Store the batch's ``done`` rounds from ``start`` and its node time."""
+        self.a[start:start + done] = self.outcomes[:done] >> 1
+        self.b_raw[start:start + done] = self.outcomes[:done] & 1
+        self.herald_detector[start:start + done] = self.detectors[:done]
+        self.herald_time_mu[start:start + done] = self.herald_times[:done]
+        self.duration += float(self.batch_duration_mu) * self.core.ref_period
+
     def run(self):
-        while self.measured < self.rounds and self.attempts_total < self.max_attempts:
-            start = self.measured
-            n = min(int(self.batch_rounds), int(self.rounds) - start)
-            self.theta_a[:n] = np.asarray(ANGLES_A)[self.x[start:start + n]]
-            self.theta_b[:n] = np.asarray(ANGLES_B)[self.y[start:start + n]]
-            self.run_batch(n, int(self.max_attempts) - self.attempts_total)
-            done = int(self.batch_done)
-            self.a[start:start + done] = self.outcomes[:done] >> 1
-            self.b_raw[start:start + done] = self.outcomes[:done] & 1
-            self.herald_detector[start:start + done] = self.detectors[:done]
-            self.herald_time_mu[start:start + done] = self.herald_times[:done]
-            self.measured += done
-            self.attempts_total += int(self.batch_attempts)
-            self.duration += float(self.batch_duration_mu) * self.core.ref_period
-            self.publish()
-            if done < n:
-                break
-            if self.measured < self.rounds and self.scheduler.check_pause():
-                self.core.close()
-                self.scheduler.pause()
-                self.need_init = True
+        self.run_rounds()
 
     def analyze(self):
         from analysis import qkd

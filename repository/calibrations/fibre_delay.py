@@ -1,13 +1,12 @@
 """Fibre delay of one node's photons to the heralding station -> calib.fibre_delay_<node>."""
 
-import numpy as np
 from artiq.experiment import *
 
 from ionlink.blocks import check_integer, check_real, node_argument
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration
-from ionlink.blocks.station import StationGate, fibre_delay_seconds, fit_arrivals
+from ionlink.blocks.station import ArrivalShots, StationGate, fibre_delay_seconds
 
 
 class FibreDelay(EnvExperiment):
@@ -47,81 +46,26 @@ class FibreDelay(EnvExperiment):
         self.photons = PhotonGeneration(self, node, self.alpha)
         self.gate = StationGate(self, node)
         self.scan = CalibrationScan(self, "photon_arrival_search", node)
-        self.search_mu = np.int64(0)
-        self.n_clicks = np.int32(0)
-        self.offsets_mu = np.zeros(1, dtype=np.int64)
+        self.arrivals = ArrivalShots(self, self.prep, self.photons, self.gate)
 
     def prepare(self):
         super().prepare()
         shots = check_integer("shots", self.shots, minimum=1)
         max_length = check_real("max_length", self.max_length, minimum=0.0, unit="km")
         self.search = fibre_delay_seconds(max_length) + 20 * us
-        self.search_mu = np.int64(round(self.search / self.core.ref_period))
-        self.offsets_mu = np.zeros(4 * shots + 64, dtype=np.int64)
-        self.n_clicks = np.int32(0)
-        self.done = 0
-
-    @kernel
-    def init(self):
-        self.core.reset()
-        self.prep.init()
-        self.photons.init()
-        self.core.break_realtime()
-
-    @kernel
-    def record_clicks(self, det, t_emit: TInt64, t_end: TInt64):
-        t = det.timestamp_mu(t_end)
-        while t >= 0:
-            if self.n_clicks < len(self.offsets_mu):
-                self.offsets_mu[self.n_clicks] = t - t_emit
-                self.n_clicks += 1
-            t = det.timestamp_mu(t_end)
-
-    @kernel
-    def run_shots(self, start: TInt32) -> TInt32:
-        """Shots ``start``.. until done or a pause is due; returns the next shot."""
-        self.core.break_realtime()
-        for i in range(start, self.shots):
-            if i % self.cooling_interval == 0:
-                if self.scheduler.check_pause():
-                    return i
-                self.core.break_realtime()
-                self.prep.prepare_state()
-            self.photons.reset()
-            self.photons.excite()
-            t_emit = now_mu()
-            t_end = self.gate.gate_at(t_emit, self.search_mu)
-            self.record_clicks(self.gate.det0, t_emit, t_end)
-            self.record_clicks(self.gate.det1, t_emit, t_end)
-            self.core.break_realtime()
-        return self.shots
+        search_mu = round(self.search / self.core.ref_period)
+        # the detectors open at the emission for the whole search window
+        self.arrivals.setup(shots, self.cooling_interval, 0, search_mu)
 
     def run(self):
-        self.init()
-        while self.done < self.shots:
-            self.done = self.run_shots(self.done)
-            if self.done < self.shots:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        self.arrivals.run()
 
     def analyze(self):
-        offsets = self.offsets_mu[: int(self.n_clicks)] * self.core.ref_period
-        self.set_dataset("fibre_delay.offsets_s", offsets)
-        self.set_dataset("fibre_delay.shots", int(self.done))
         scan = self.scan
-        if offsets.size < 20:
-            scan.reject(f"only {offsets.size} clicks in {self.done} shots")
+        fitted = self.arrivals.analyze("fibre_delay", scan, 0.0, self.search, self.bin_width)
+        if fitted is None:
             return
-        x, counts, sigma, result = fit_arrivals(offsets, 0.0, self.search, self.bin_width)
-        scan.start(x, "exponential_onset", unit="us")
-        for i, c in enumerate(counts):
-            scan.record(i, float(c))
-        scan.set_sigma(sigma)
-        self.set_dataset("fibre_delay.fit", str(result.to_dict()))
-        if not result.good:
-            scan.reject(f"exponential_onset fit not good: {result.reason}")
-            return
+        offsets, result = fitted
         delay, error = result["t0"], result.errors["t0"]
         self.set_dataset("fibre_delay.delay", delay, unit="us")
         self.set_dataset("fibre_delay.delay_error", error, unit="ns")
@@ -131,5 +75,6 @@ class FibreDelay(EnvExperiment):
             return
         print(f"fibre delay of node {self.node}: {delay / us:.4f} +- {error / ns:.2f} ns "
               f"(was {self.gate.delay / us:.4f} us); wavepacket decay "
-              f"{result['tau'] / us:.3f} us; {offsets.size} clicks in {self.done} shots")
+              f"{result['tau'] / us:.3f} us; {offsets.size} clicks in {self.arrivals.done} "
+              "shots")
         scan.accept("fibre_delay", delay, unit="us")

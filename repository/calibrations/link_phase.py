@@ -15,7 +15,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import check_integer
 from ionlink.blocks.bell import BellBasisMeasurement, basis_phase_turns
-from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
+from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink, LinkBatches
 from ionlink.blocks.station import NO_CLICK
 
 SCAN = "calib.link_phase_scan."
@@ -65,7 +65,7 @@ def fit_link_phase(theta_b, a, b) -> dict:
                 dof=int(x.size - 3), x=x, y=y, sigma=np.sqrt(var), n=n)
 
 
-class LinkPhase(EnvExperiment):
+class LinkPhase(LinkBatches, EnvExperiment):
     """Link phase (heralded A-B state)
 
     Heralds entangled pairs with the attempt loop of the heralded-entanglement experiment
@@ -205,28 +205,21 @@ class LinkPhase(EnvExperiment):
                 y[i] = same[sel].mean()
         self.set_dataset(SCAN + "y", y, broadcast=True)
 
+    def start_batch(self, start: int, n: int) -> None:
+        """B's pulse phases of rounds ``start..start + n`` for the next batch."""
+        self.phase_b[:n] = basis_phase_turns(self.theta_b[start:start + n])
+
+    def finish_batch(self, start: int, done: int) -> None:
+        """Store the batch's ``done`` rounds from ``start``."""
+        out = self.outcomes[:done]
+        det = self.detectors[:done]
+        self.a[start:start + done] = out >> 1
+        # detector-1 herald = Z on B: flips B's equatorial outcome
+        self.b[start:start + done] = (out & 1) ^ det
+        self.detector[start:start + done] = det
+
     def run(self):
-        while self.measured < self.rounds and self.attempts_total < self.max_attempts:
-            start = self.measured
-            n = min(int(self.batch_rounds), int(self.rounds) - start)
-            self.phase_b[:n] = basis_phase_turns(self.theta_b[start:start + n])
-            self.run_batch(n, int(self.max_attempts) - self.attempts_total)
-            done = int(self.batch_done)
-            out = self.outcomes[:done]
-            det = self.detectors[:done]
-            self.a[start:start + done] = out >> 1
-            # detector-1 herald = Z on B: flips B's equatorial outcome
-            self.b[start:start + done] = (out & 1) ^ det
-            self.detector[start:start + done] = det
-            self.measured += done
-            self.attempts_total += int(self.batch_attempts)
-            self.publish()
-            if done < n:
-                break
-            if self.measured < self.rounds and self.scheduler.check_pause():
-                self.core.close()
-                self.scheduler.pause()
-                self.need_init = True
+        self.run_rounds()
 
     def analyze(self):
         m = self.measured

@@ -7,6 +7,7 @@ from ionlink.blocks import node_argument
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration
+from ionlink.blocks.scan import run_with_pauses
 from ionlink.blocks.station import NO_CLICK, StationGate
 
 
@@ -111,13 +112,7 @@ class PhotonEfficiency(EnvExperiment):
 
     def run(self):
         self.scan.start(self.x, "exponential_decay", n_shots=self.shots, unit="us")
-        self.init()
-        while self.done < self.x.size:
-            self.done = self.run_points(self.done)
-            if self.done < self.x.size:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        run_with_pauses(self, self.run_points, self.x.size)
 
     def analyze(self):
         from analysis.fits import fit

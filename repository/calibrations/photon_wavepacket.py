@@ -3,14 +3,13 @@
 Stores calib.photon_wavepacket_time_<node>.
 """
 
-import numpy as np
 from artiq.experiment import *
 
 from ionlink.blocks import check_integer, check_real, node_argument
 from ionlink.blocks.calibration import CalibrationScan
 from ionlink.blocks.cooling import StatePreparation
 from ionlink.blocks.photons import PhotonGeneration
-from ionlink.blocks.station import StationGate, fit_arrivals
+from ionlink.blocks.station import ArrivalShots, StationGate
 
 
 class PhotonWavepacket(EnvExperiment):
@@ -55,8 +54,7 @@ class PhotonWavepacket(EnvExperiment):
         # window (pre_window + window after the arrival) is set in prepare()
         self.gate = StationGate(self, node)
         self.scan = CalibrationScan(self, "photon_wavepacket", node)
-        self.n_clicks = np.int32(0)
-        self.offsets_mu = np.zeros(1, dtype=np.int64)
+        self.arrivals = ArrivalShots(self, self.prep, self.photons, self.gate)
 
     def prepare(self):
         window = check_real("window", self.window, minimum=0.0, min_open=True, unit="s")
@@ -65,73 +63,21 @@ class PhotonWavepacket(EnvExperiment):
         self.gate.pre_window = pre_window
         super().prepare()
         shots = check_integer("shots", self.shots, minimum=1)
-        self.offsets_mu = np.zeros(4 * shots + 64, dtype=np.int64)
-        self.n_clicks = np.int32(0)
-        self.done = 0
-
-    @kernel
-    def init(self):
-        self.core.reset()
-        self.prep.init()
-        self.photons.init()
-        self.core.break_realtime()
-
-    @kernel
-    def record_clicks(self, det, t_emit: TInt64, t_end: TInt64):
-        t = det.timestamp_mu(t_end)
-        while t >= 0:
-            if self.n_clicks < len(self.offsets_mu):
-                self.offsets_mu[self.n_clicks] = t - t_emit
-                self.n_clicks += 1
-            t = det.timestamp_mu(t_end)
-
-    @kernel
-    def run_shots(self, start: TInt32) -> TInt32:
-        """Shots ``start``.. until done or a pause is due; returns the next shot."""
-        self.core.break_realtime()
-        for i in range(start, self.shots):
-            if i % self.cooling_interval == 0:
-                if self.scheduler.check_pause():
-                    return i
-                self.core.break_realtime()
-                self.prep.prepare_state()
-            self.photons.reset()
-            self.photons.excite()
-            t_emit = now_mu()
-            t_end = self.gate.gate(t_emit)
-            self.record_clicks(self.gate.det0, t_emit, t_end)
-            self.record_clicks(self.gate.det1, t_emit, t_end)
-            self.core.break_realtime()
-        return self.shots
+        # the detectors open pre_window before the calibrated arrival, for the gate window
+        self.arrivals.setup(shots, self.cooling_interval, self.gate.arrival_offset_mu(),
+                            int(self.gate.window_mu))
 
     def run(self):
-        self.init()
-        while self.done < self.shots:
-            self.done = self.run_shots(self.done)
-            if self.done < self.shots:
-                self.core.close()
-                self.scheduler.pause()
-                self.init()
+        self.arrivals.run()
 
     def analyze(self):
-        offsets = self.offsets_mu[: int(self.n_clicks)] * self.core.ref_period
-        self.set_dataset("photon_wavepacket.offsets_s", offsets)
-        self.set_dataset("photon_wavepacket.shots", int(self.done))
         scan = self.scan
-        if offsets.size < 20:
-            scan.reject(f"only {offsets.size} clicks in {self.done} shots")
-            return
         lo = self.gate.delay - self.pre_window
-        x, counts, sigma, result = fit_arrivals(offsets, lo, lo + self.gate.window,
-                                                self.bin_width)
-        scan.start(x, "exponential_onset", unit="us")
-        for i, c in enumerate(counts):
-            scan.record(i, float(c))
-        scan.set_sigma(sigma)
-        self.set_dataset("photon_wavepacket.fit", str(result.to_dict()))
-        if not result.good:
-            scan.reject(f"exponential_onset fit not good: {result.reason}")
+        fitted = self.arrivals.analyze("photon_wavepacket", scan, lo, lo + self.gate.window,
+                                       self.bin_width)
+        if fitted is None:
             return
+        offsets, result = fitted
         tau, error = result["tau"], result.errors["tau"]
         self.set_dataset("photon_wavepacket.tau", tau, unit="us")
         self.set_dataset("photon_wavepacket.tau_error", error, unit="us")
@@ -142,5 +88,5 @@ class PhotonWavepacket(EnvExperiment):
         print(f"photon wavepacket of node {self.node}: decay time {tau / us:.4f} +- "
               f"{error / us:.4f} us; onset {result['t0'] / us:.4f} +- "
               f"{result.errors['t0'] / ns:.2f} ns (calibrated delay {self.gate.delay / us:.4f}"
-              f" us); {offsets.size} clicks in {self.done} shots")
+              f" us); {offsets.size} clicks in {self.arrivals.done} shots")
         scan.accept("photon_wavepacket_time", tau, unit="us")

@@ -5,7 +5,7 @@ from artiq.experiment import *
 
 from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.bell import BASIS_Z, BellBasisMeasurement
-from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink
+from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink, LinkBatches
 from ionlink.blocks.station import NO_CLICK
 
 MEASUREMENTS = ("tomography", "z", "x", "y", "none")
@@ -34,7 +34,7 @@ def linear_fidelity(counts: np.ndarray, draws: int = 200, seed: int = 12345
     return max_phase_fidelity(linear_inversion(counts)), float(np.std(samples, ddof=1))
 
 
-class HeraldedEntanglement(EnvExperiment):
+class HeraldedEntanglement(LinkBatches, EnvExperiment):
     """Heralded entanglement (A-B link)
 
     Attempts to entangle the ions of nodes A and B through a heralding station in the middle
@@ -256,10 +256,8 @@ class HeraldedEntanglement(EnvExperiment):
             self.collect_batch(n)
             done += n
             self.publish()
-            if done < self.attempts and self.scheduler.check_pause():
-                self.core.close()
-                self.scheduler.pause()
-                self.need_init = True
+            if done < self.attempts:
+                self.pause_if_asked()
 
     def analyze(self):
         ref = self.core.ref_period
