@@ -284,9 +284,12 @@ class HeraldedEntanglement(LinkBatches, EnvExperiment):
         attempts = self.total_attempts
         rate = heralds / self.total_duration if self.total_duration > 0 else 0.0
         self.set_dataset("heralding.success_probability", heralds / attempts)
+        calibrated = all(self.get_dataset("calib.photon_detection_efficiency_" + n, None,
+                                          archive=False) is not None for n in ("a", "b"))
+        basis = "calibrated" if calibrated else "uncalibrated first-run fallback"
         line = (f"heralds {heralds} in {attempts} attempts (p = {heralds / attempts:.4g}, "
-                f"expected {self.link.expected_herald_probability():.4g}); rate {rate:.4g} /s "
-                f"over {self.total_duration:.4g} s node time")
+                f"expected {self.link.expected_herald_probability():.4g} from {basis} "
+                f"efficiencies); rate {rate:.4g} /s over {self.total_duration:.4g} s node time")
         if heralds:
             line += (f"; mean generation time {self.total_duration / heralds * 1e3:.4g} ms; "
                      f"generation/decoherence ratio {rate * self.memory_t2:.4g} "
