@@ -178,6 +178,7 @@ def main() -> None:
     if args.dir is None and Path("/dev/shm").is_dir():
         directories.append(Path("/dev/shm"))
     for directory in [] if args.no_files else directories:
+        Path(directory).mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=directory))
         try:
             print(f"HDF5 files in {directory}:")
