@@ -130,8 +130,9 @@ if __name__ == "__main__":
     if "--profile" in sys.argv:
         import cProfile
         import pstats
-        cProfile.run("run(n)", "/tmp/bench_node.prof")
-        pstats.Stats("/tmp/bench_node.prof").sort_stats("tottime").print_stats(25)
+        profiler = cProfile.Profile()
+        profiler.runcall(run, n)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     elif "--compare" in sys.argv:
         # both paths in one process, alternating, best CPU time of three each
         results = {False: [], True: []}

@@ -2,9 +2,10 @@
 
 Runs only where the real ARTIQ (with its compiler, llvmlite 0.45 and ``ld.lld`` on PATH) is
 importable; elsewhere the module is skipped. Run it from the repository root with the
-venv built by /work/artiq-venv/BUILD.sh::
+Python of an environment that has ARTIQ (ARTIQ master, sipyco and m-labs' pythonparser,
+llvmlite 0.45, ionlink installed with ``pip install -e .``)::
 
-    /work/artiq-venv/bin/python -m pytest -q tests/test_kernel_compile.py
+    /path/to/artiq-env/bin/python -m pytest -q tests/test_kernel_compile.py
 
 How kernels are reached: each experiment is built with the lab's ``device_db.py`` (core
 ``host`` set to None, so ARTIQ's ``Core`` has no connection) and its host code runs

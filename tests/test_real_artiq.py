@@ -1,8 +1,9 @@
 """The simulated core device under the real ARTIQ (skipped where ARTIQ is not installed).
 
-Run with the venv built by /work/artiq-venv/BUILD.sh::
+Run with the Python of an environment that has ARTIQ and ionlink (see
+tests/test_kernel_compile.py)::
 
-    /work/artiq-venv/bin/python -m pytest -q tests/test_real_artiq.py
+    /path/to/artiq-env/bin/python -m pytest -q tests/test_real_artiq.py
 """
 
 from __future__ import annotations
