@@ -242,7 +242,7 @@ class AD9910Chip:
         self.engine.notify_world(self.key, "dds", self.output_state(cleared, t))
 
 
-class AD9910:
+class AD9910(urukul.UrukulChannel):
     """AD9910 DDS channel on Urukul (simulated).
 
     :param chip_select: 4-7 for one channel, 3 for all channels not masked by MASK_NU.
@@ -714,31 +714,6 @@ class AD9910:
     # Urukul CPLD pass-throughs ----------------------------------------------------------
 
     @kernel
-    def set_att_mu(self, att: TInt32):
-        """Set this channel's attenuator in machine units (writes all four)."""
-        self.cpld.set_att_mu(self.chip_select - 4, att)
-
-    @kernel
-    def set_att(self, att: TFloat):
-        """Set this channel's attenuator in dB."""
-        self.cpld.set_att(self.chip_select - 4, att)
-
-    @kernel
-    def get_att_mu(self) -> TInt32:
-        """Read back this channel's attenuator in machine units."""
-        return self.cpld.get_channel_att_mu(self.chip_select - 4)
-
-    @kernel
-    def get_att(self) -> TFloat:
-        """Read back this channel's attenuator in dB."""
-        return self.cpld.get_channel_att(self.chip_select - 4)
-
-    @kernel
-    def cfg_sw(self, state: TBool):
-        """Set the CPLD CFG RF switch bit of this channel."""
-        self.cpld.cfg_sw(self.chip_select - 4, state)
-
-    @kernel
     def cfg_osk(self, state: TBool):
         """Set the CPLD CFG OSK bit of this channel."""
         self.cpld.cfg_osk(self.chip_select - 4, state)
@@ -752,16 +727,6 @@ class AD9910:
     def cfg_drhold(self, state: TBool):
         """Set the CPLD CFG DRHOLD bit of this channel."""
         self.cpld.cfg_drhold(self.chip_select - 4, state)
-
-    @kernel
-    def cfg_mask_nu(self, state: TBool):
-        """Set the CPLD CFG MASK_NU bit of this channel."""
-        self.cpld.cfg_mask_nu(self.chip_select - 4, state)
-
-    @kernel
-    def cfg_att_en(self, state: TBool):
-        """Set the CPLD CFG ATT_EN bit of this channel."""
-        self.cpld.cfg_att_en(self.chip_select - 4, state)
 
     @kernel
     def set_profile(self, profile: TInt32):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from artiq.language.core import delay, kernel, portable
-from artiq.language.types import TBool, TFloat, TInt32, TInt64
+from artiq.language.types import TFloat, TInt32, TInt64
 from artiq.language.units import ms, ns, us
 
 from ionlink.sim import world as _world
@@ -128,7 +128,7 @@ class AD9912Chip:
         """The AD9912 has no profiles: profile pins change nothing."""
 
 
-class AD9912:
+class AD9912(urukul.UrukulChannel):
     """AD9912 DDS channel on Urukul (simulated).
 
     :param chip_select: 4-7.
@@ -224,26 +224,6 @@ class AD9912:
         delay(1 * ms)
 
     @kernel
-    def set_att_mu(self, att: TInt32):
-        """Set this channel's attenuator in machine units."""
-        self.cpld.set_att_mu(self.chip_select - 4, att)
-
-    @kernel
-    def set_att(self, att: TFloat):
-        """Set this channel's attenuator in dB."""
-        self.cpld.set_att(self.chip_select - 4, att)
-
-    @kernel
-    def get_att_mu(self) -> TInt32:
-        """Read back this channel's attenuator in machine units."""
-        return self.cpld.get_channel_att_mu(self.chip_select - 4)
-
-    @kernel
-    def get_att(self) -> TFloat:
-        """Read back this channel's attenuator in dB."""
-        return self.cpld.get_channel_att(self.chip_select - 4)
-
-    @kernel
     def set_mu(self, ftw: TInt64, pow_: TInt32 = 0):
         """Write FTW (48 bit) and POW (14 bit) in one streaming transfer, then pulse
         IO_UPDATE for 10 ns (1386 mu in all)."""
@@ -304,17 +284,5 @@ class AD9912:
         ftw, pow_ = self.get_mu()
         return self.ftw_to_frequency(ftw), self.pow_to_turns(pow_)
 
-    @kernel
-    def cfg_sw(self, state: TBool):
-        """Set the CPLD CFG RF switch bit of this channel."""
-        self.cpld.cfg_sw(self.chip_select - 4, state)
 
-    @kernel
-    def cfg_mask_nu(self, state: TBool):
-        """Set the CPLD CFG MASK_NU bit of this channel."""
-        self.cpld.cfg_mask_nu(self.chip_select - 4, state)
 
-    @kernel
-    def cfg_att_en(self, state: TBool):
-        """Set the CPLD CFG ATT_EN bit of this channel."""
-        self.cpld.cfg_att_en(self.chip_select - 4, state)

@@ -667,6 +667,47 @@ class CPLD:
         self.sync.set_mu(ftw)
 
 
+class UrukulChannel:
+    """The CPLD pass-throughs every Urukul DDS channel driver offers (AD9910, AD9912):
+    attenuator and CFG bits of channel ``chip_select - 4``. Needs ``self.cpld`` and
+    ``self.chip_select``."""
+
+    @kernel
+    def set_att_mu(self, att: TInt32):
+        """Set this channel's attenuator in machine units (writes all four)."""
+        self.cpld.set_att_mu(self.chip_select - 4, att)
+
+    @kernel
+    def set_att(self, att: TFloat):
+        """Set this channel's attenuator in dB."""
+        self.cpld.set_att(self.chip_select - 4, att)
+
+    @kernel
+    def get_att_mu(self) -> TInt32:
+        """Read back this channel's attenuator in machine units."""
+        return self.cpld.get_channel_att_mu(self.chip_select - 4)
+
+    @kernel
+    def get_att(self) -> TFloat:
+        """Read back this channel's attenuator in dB."""
+        return self.cpld.get_channel_att(self.chip_select - 4)
+
+    @kernel
+    def cfg_sw(self, state: TBool):
+        """Set the CPLD CFG RF switch bit of this channel."""
+        self.cpld.cfg_sw(self.chip_select - 4, state)
+
+    @kernel
+    def cfg_mask_nu(self, state: TBool):
+        """Set the CPLD CFG MASK_NU bit of this channel."""
+        self.cpld.cfg_mask_nu(self.chip_select - 4, state)
+
+    @kernel
+    def cfg_att_en(self, state: TBool):
+        """Set the CPLD CFG ATT_EN bit of this channel."""
+        self.cpld.cfg_att_en(self.chip_select - 4, state)
+
+
 def _check_channel(channel: int) -> None:
     if not 0 <= channel <= 3:
         raise ValueError(f"Urukul channel must be 0 to 3, got {channel}")
