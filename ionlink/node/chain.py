@@ -60,7 +60,7 @@ from ionlink.node.chain_wiring import (
 )
 from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import OrnsteinUhlenbeck
-from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
+from ionlink.node.network import _Laser  # one AOM-channel model for both worlds
 
 C_LIGHT = 299_792_458.0
 TWO_PI = 2 * math.pi
@@ -69,49 +69,6 @@ N_QUBITS = 4
 DIM = 2 ** N_QUBITS
 __all__ = ["IONS", "LINKS", "ChainNetwork", "ChainWiringError", "chain_roles",
            "is_chain_device_db"]
-
-
-class _Laser:
-    """One AOM channel: RF switch, DDS profile, attenuation, phase accumulator."""
-
-    __slots__ = ("level", "dds", "att_db", "acc_turns", "acc_t_mu", "_field")
-
-    def __init__(self) -> None:
-        self.level = 0
-        self.dds: DDSState | None = None
-        self.att_db = 0.0
-        self.acc_turns = 0.0
-        self.acc_t_mu = 0
-        self._field = 0.0
-
-    def update(self) -> None:
-        """Recompute the field after a change of level, profile or attenuation."""
-        if self.level != 1 or self.dds is None or self.dds.amplitude <= 0:
-            self._field = 0.0
-        else:
-            self._field = self.dds.amplitude * 10.0 ** (-self.att_db / 20.0)
-
-    def field(self) -> float:
-        """Relative optical field (amplitude * 10^(-att/20)); 0 when off."""
-        return self._field
-
-    def set_dds(self, t_mu: int, state: DDSState) -> None:
-        if self.dds is not None:
-            self.acc_turns = math.fmod(
-                self.acc_turns + self.dds.frequency_hz * (t_mu - self.acc_t_mu) * 1e-9, 1.0)
-        self.acc_t_mu = t_mu
-        self.dds = state
-
-    def phase_turns(self, t_mu: int, with_offset: bool = True) -> float:
-        """DDS output phase (turns, mod 1) at ``t_mu``."""
-        d = self.dds
-        if d is None:
-            return 0.0
-        if d.phase_mode == PHASE_MODE_CONTINUOUS:
-            run = self.acc_turns + math.fmod(d.frequency_hz * (t_mu - self.acc_t_mu) * 1e-9, 1.0)
-        else:
-            run = math.fmod(d.frequency_hz * (t_mu - d.ref_time_mu) * 1e-9, 1.0)
-        return math.fmod(run + (d.phase_turns if with_offset else 0.0), 1.0)
 
 
 class _Ion:
