@@ -12,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ionlink.node.wiring import WiringError, resolve_role
+
 IONS = ("a", "ra", "rb", "b")
 LINKS = {"ar": (0, 1), "rb": (2, 3)}
 MS_TONES = ("ms_blue", "ms_red")
 
 
-class ChainWiringError(KeyError):
+class ChainWiringError(WiringError):
     """The device_db lacks a role of the chain or describes it wrongly."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def chain_roles() -> dict[str, tuple[str, tuple[int, ...], str]]:
@@ -50,18 +49,6 @@ def is_chain_device_db(device_db: dict[str, Any]) -> bool:
     return "pmt_ra" in device_db
 
 
-def _resolve(db: dict[str, Any], name: str, role: str) -> str:
-    seen = []
-    while isinstance(db.get(name), str):
-        seen.append(name)
-        name = db[name]
-        if name in seen:
-            raise ChainWiringError(f"alias loop for role {role!r}: {seen}")
-    if name not in db:
-        raise ChainWiringError(f"role {role!r} refers to {name!r}, which is not in device_db")
-    return name
-
-
 @dataclass(frozen=True)
 class ChainWiring:
     """Role -> device key; DDS and switch device -> [(first ion, laser)]; input device or
@@ -83,7 +70,7 @@ def build_chain_wiring(db: dict[str, Any]) -> ChainWiring:
     for role, (kind, ions, what) in chain_roles().items():
         if role not in db:
             raise ChainWiringError(f"device_db has no alias for chain role {role!r}")
-        key = _resolve(db, role, role)
+        key = resolve_role(db, role, role, ChainWiringError)
         devices[role] = key
         if kind == "dds":
             entry = db[key]
@@ -92,7 +79,7 @@ def build_chain_wiring(db: dict[str, Any]) -> ChainWiring:
             sw = entry.get("arguments", {}).get("sw_device")
             if sw is None:
                 raise ChainWiringError(f"role {role!r} ({key!r}) has no sw_device")
-            sw_key = _resolve(db, sw, role)
+            sw_key = resolve_role(db, sw, role, ChainWiringError)
             # a global laser drives several ions through one _Laser object: register
             # it once (first ion); advancing R always advances both ions
             dds.setdefault(key, []).append((ions[0], what))

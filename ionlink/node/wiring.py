@@ -50,15 +50,17 @@ class Wiring:
     station: dict[str, int]
 
 
-def _resolve(device_db: dict[str, Any], name: str, role: str) -> str:
+def resolve_role(device_db: dict[str, Any], name: str, role: str,
+             error: type[WiringError] = WiringError) -> str:
+    """The device_db key ``name`` stands for (following aliases); ``error`` names the role."""
     seen = []
     while isinstance(device_db.get(name), str):
         seen.append(name)
         name = device_db[name]
         if name in seen:
-            raise WiringError(f"alias loop for role {role!r}: {seen}")
+            raise error(f"alias loop for role {role!r}: {seen}")
     if name not in device_db:
-        raise WiringError(f"role {role!r} refers to {name!r}, which is not in device_db")
+        raise error(f"role {role!r} refers to {name!r}, which is not in device_db")
     return name
 
 
@@ -68,7 +70,7 @@ def build_wiring(device_db: dict[str, Any]) -> Wiring:
     for role in ALL_ROLES:
         if role not in device_db:
             raise WiringError(f"device_db has no alias for virtual-node role {role!r}")
-        devices[role] = _resolve(device_db, role, role)
+        devices[role] = resolve_role(device_db, role, role)
     dds: dict[str, tuple[str, str]] = {}
     switch: dict[str, list[tuple[str, str]]] = {}
     for node in NODES:
@@ -81,7 +83,7 @@ def build_wiring(device_db: dict[str, Any]) -> Wiring:
             sw = entry.get("arguments", {}).get("sw_device")
             if sw is None:
                 raise WiringError(f"role {role!r} ({key!r}) has no sw_device (RF switch)")
-            sw_key = _resolve(device_db, sw, role)
+            sw_key = resolve_role(device_db, sw, role)
             dds[key] = (node, laser)
             switch.setdefault(sw_key, []).append((node, laser))
     pmt = {devices[pmt_role(n)]: n for n in NODES}
