@@ -15,12 +15,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ionlink.node.config import NodeConfig, NodeConfigError, load_node_config
+from ionlink.node.config import NodeConfig, NodeConfigError, load_node_config, read_toml
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
+    pass
 
 DEFAULT_CHAIN_FILE = Path(__file__).with_name("repeater_node.toml")
 
@@ -112,25 +112,16 @@ def _build(raw: dict, base: NodeConfig) -> ChainConfig:
 def is_chain_file(path: str | Path) -> bool:
     """True if the TOML file at ``path`` describes a chain (has a ``[chain]`` or
     ``[ms_gate]`` section)."""
-    with open(path, "rb") as f:
-        try:
-            raw = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise NodeConfigError(f"{path}: {exc}") from exc
+    raw = read_toml(path)
     return "chain" in raw or "ms_gate" in raw
 
 
 def load_chain_config(path: str | Path | None = None) -> ChainConfig:
     """Load the default chain truth, overridden by the TOML file ``path`` if given."""
-    with open(DEFAULT_CHAIN_FILE, "rb") as f:
-        raw = tomllib.load(f)
+    raw = read_toml(DEFAULT_CHAIN_FILE)
     node_over: dict = {}
     if path is not None:
-        with open(path, "rb") as f:
-            try:
-                override = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise NodeConfigError(f"{path}: {exc}") from exc
+        override = read_toml(path)
         for name, values in override.items():
             if not isinstance(values, dict):
                 raise NodeConfigError(f"top-level key {name!r} must be a [section]")

@@ -288,15 +288,19 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
     return out
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; a syntax error is a :class:`NodeConfigError`
+    naming the file."""
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise NodeConfigError(f"{path}: {exc}") from exc
+
+
 def load_node_config(path: str | Path | None = None) -> NodeConfig:
     """Load the default node truth, overridden by the keys of the TOML file ``path`` if given."""
-    with open(DEFAULT_NODE_FILE, "rb") as f:
-        raw = tomllib.load(f)
+    raw = read_toml(DEFAULT_NODE_FILE)
     if path is not None:
-        with open(path, "rb") as f:
-            try:
-                override = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise NodeConfigError(f"{path}: {exc}") from exc
-        raw = _merge(raw, override)
+        raw = _merge(raw, read_toml(path))
     return config_from_dict(raw)
