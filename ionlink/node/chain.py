@@ -60,6 +60,7 @@ from ionlink.node.chain_wiring import (
 )
 from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import OrnsteinUhlenbeck
+from ionlink.node.ion import carrier_rotation
 from ionlink.node.network import _Laser  # one AOM-channel model for both worlds
 
 C_LIGHT = 299_792_458.0
@@ -501,7 +502,7 @@ class ChainNetwork:
         dt = (t1 - t0) * 1e-9
         offset = TWO_PI * passes * (las.dds.frequency_hz - ion.transition_hz)
         phi0 = self._laser_phase_rad(i, t0)
-        u = gates.carrier_rotation(omega, offset - noise_detuning, dt, phi0,
+        u = carrier_rotation(omega, offset - noise_detuning, dt, phi0,
                                    phi0 + offset * dt)
         batch = self._batch_of(i)
         if batch is not None:

@@ -69,26 +69,6 @@ def embed(op: np.ndarray, targets: tuple[int, ...], n_qubits: int) -> np.ndarray
     return t.reshape(2 ** n_qubits, 2 ** n_qubits)
 
 
-def carrier_rotation(omega: float, detuning: float, duration: float, phase_start: float,
-                     phase_end: float) -> np.ndarray:
-    """2x2 unitary of a rectangular 729 nm carrier pulse in the atom frame.
-
-    Coupling ``(Omega/2)(exp(-i phi)|D><S| + h.c.)`` with ``phi(t)`` the laser phase relative
-    to the atom (rad), ``omega`` the Rabi frequency and ``detuning`` = laser - atom (rad/s),
-    ``duration`` in s: ``U = V(t2)^dag exp(-i H T) V(t1)`` with ``V = diag(1, exp(i phi))``
-    and ``H = (Omega/2) sigma_x - detuning |D><D|`` in the laser frame.
-    """
-    w = math.hypot(omega, detuning)
-    half = 0.5 * w * duration
-    c = math.cos(half)
-    s = math.sin(half) / w if w > 0 else 0.5 * duration
-    glob = complex(math.cos(detuning * duration / 2), math.sin(detuning * duration / 2))
-    m00 = glob * complex(c, -s * detuning)
-    m11 = glob * complex(c, s * detuning)
-    m01 = glob * complex(0.0, -s * omega)
-    e1 = complex(math.cos(phase_start), math.sin(phase_start))
-    e2 = complex(math.cos(phase_end), -math.sin(phase_end))
-    return np.array([[m00, m01 * e1], [e2 * m01, e2 * m11 * e1]], dtype=complex)
 
 
 def ms_parameters(sideband_rabi: float, detuning: float, duration: float
@@ -108,7 +88,7 @@ def ms_parameters(sideband_rabi: float, detuning: float, duration: float
 def spin_operator(phase: float) -> np.ndarray:
     """``sigma_phi = exp(-i phi)|D><S| + exp(i phi)|S><D| = cos(phi) sigma_x -
     sin(phi) sigma_y``: the coupling of a laser of phase ``phi`` (relative to the atom), in
-    the convention of :func:`carrier_rotation` and of the photon emission."""
+    the convention of :func:`ionlink.node.ion.carrier_rotation` and of the photon emission."""
     return math.cos(phase) * SIGMA_X - math.sin(phase) * SIGMA_Y
 
 

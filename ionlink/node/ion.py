@@ -150,15 +150,15 @@ def debye_waller(n: int, eta: float) -> float:
     return math.exp(-e2 / 2) * float(eval_laguerre(n, e2))
 
 
-def rotation(omega: float, detuning: float, duration: float, phase_start: float,
-             phase_end: float, level: int = D) -> np.ndarray:
-    """Unitary (LEVELS x LEVELS) of a rectangular 729 pulse on the S-``level`` line in the
+def carrier_rotation(omega: float, detuning: float, duration: float, phase_start: float,
+                     phase_end: float) -> np.ndarray:
+    """2x2 unitary (basis S, excited level) of a rectangular 729 nm carrier pulse in the
     atom frame.
 
-    Coupling ``(Omega/2)(exp(-i phi) |D><S| + h.c.)`` (``D`` standing for ``level``) with
-    ``phi(t)`` the laser phase relative to the atom; in the laser frame
-    ``H = (Omega/2) sigma_x - detuning |D><D|`` (rad/s, detuning = laser - atom).
-    ``U = V(t2)^dag exp(-i H T) V(t1)``, ``V = diag(1, exp(i phi))``.
+    Coupling ``(Omega/2)(exp(-i phi)|D><S| + h.c.)`` with ``phi(t)`` the laser phase relative
+    to the atom (rad), ``omega`` the Rabi frequency and ``detuning`` = laser - atom (rad/s),
+    ``duration`` in s: ``U = V(t2)^dag exp(-i H T) V(t1)`` with ``V = diag(1, exp(i phi))``
+    and ``H = (Omega/2) sigma_x - detuning |D><D|`` in the laser frame.
     """
     w = math.hypot(omega, detuning)
     half = 0.5 * w * duration
@@ -171,9 +171,17 @@ def rotation(omega: float, detuning: float, duration: float, phase_start: float,
     m01 = glob * complex(0.0, -s * omega)
     e1 = complex(math.cos(phase_start), math.sin(phase_start))
     e2 = complex(math.cos(phase_end), -math.sin(phase_end))
+    return np.array([[m00, m01 * e1], [e2 * m01, e2 * m11 * e1]], dtype=complex)
+
+
+def rotation(omega: float, detuning: float, duration: float, phase_start: float,
+             phase_end: float, level: int = D) -> np.ndarray:
+    """Unitary (LEVELS x LEVELS) of a rectangular 729 pulse on the S-``level`` line in the
+    atom frame: :func:`carrier_rotation` on (S, ``level``), identity elsewhere."""
+    m = carrier_rotation(omega, detuning, duration, phase_start, phase_end)
     u = np.eye(LEVELS, dtype=complex)
-    u[S, S] = m00
-    u[S, level] = m01 * e1
-    u[level, S] = e2 * m01
-    u[level, level] = e2 * m11 * e1
+    u[S, S] = m[0, 0]
+    u[S, level] = m[0, 1]
+    u[level, S] = m[1, 0]
+    u[level, level] = m[1, 1]
     return u
