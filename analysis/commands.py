@@ -183,20 +183,24 @@ def _register_keyrate(subparsers) -> None:
     parser = subparsers.add_parser(
         "keyrate", help="DI-QKD key rate from CHSH value and QBER",
         description="Asymptotic key rate (Pironio et al. 2009) and, with --rounds, the "
-                    "finite-size key length by entropy accumulation (Renyi EAT of Dupuis & "
-                    "Fawzi 2019 / Tan et al. 2022, or Arnon-Friedman et al. 2018).")
+                    "finite-size key length of the CHSH DI-QKD protocol by entropy "
+                    "accumulation (Nadlinger et al. 2022, Suppl. Prop. 2, or Arnon-Friedman "
+                    "et al. 2018). S and Q are the design values the protocol's abort "
+                    "threshold and syndrome length are set from.")
     parser.add_argument("--chsh", type=float, required=True, help="CHSH value S")
     parser.add_argument("--qber", type=float, required=True, help="quantum bit error rate Q")
     parser.add_argument("--rounds", type=int, help="number of rounds n (finite-size key)")
     parser.add_argument("--test-fraction", type=float,
                         help="test-round probability gamma (default: optimised)")
-    parser.add_argument("--eps-sec", type=float, default=1e-10,
-                        help="total soundness, split as eps_EC = eps_PA = eps_EA = eps_s = "
-                             "eps_sec / 5 (default 1e-10)")
-    parser.add_argument("--eps-comp", type=float, default=1e-2,
-                        help="completeness: honest abort probability (default 1e-2)")
-    parser.add_argument("--method", choices=qkd.FINITE_KEY_METHODS, default="renyi_eat",
-                        help="finite-size bound (default renyi_eat)")
+    parser.add_argument("--eps-sound", type=float, default=1e-10,
+                        help="total soundness error (default 1e-10)")
+    parser.add_argument("--sigmas", type=float, default=3.0,
+                        help="abort-threshold allowance in standard deviations of the lost "
+                             "test-round count (default 3, completeness error <~ 1 %%)")
+    parser.add_argument("--syndrome-bits", type=int,
+                        help="error-correction syndrome length m (default: Suppl. Eq. (23))")
+    parser.add_argument("--method", choices=qkd.FINITE_KEY_METHODS, default="nadlinger2022",
+                        help="finite-size bound (default nadlinger2022)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run_keyrate)
 
@@ -207,9 +211,8 @@ def run_keyrate(args) -> int:
         out: dict = {"chsh": args.chsh, "qber": args.qber,
                      "asymptotic_key_rate": qkd.asymptotic_key_rate(args.chsh, args.qber)}
         if args.rounds is not None:
-            eps = args.eps_sec / 5.0
-            kwargs = dict(eps_smooth=eps, eps_ea=eps, eps_pa=eps, eps_ec=eps,
-                          eps_completeness=args.eps_comp, method=args.method)
+            kwargs = dict(eps_sound=args.eps_sound, sigmas=args.sigmas,
+                          syndrome_bits=args.syndrome_bits, method=args.method)
             if args.test_fraction is None:
                 finite = qkd.best_test_fraction(args.rounds, args.chsh, args.qber, **kwargs)
             else:
@@ -225,8 +228,9 @@ def run_keyrate(args) -> int:
         if "finite" in out:
             f = out["finite"]
             print(f"finite key length = {f['key_length']} bits from {f['n_rounds']} rounds "
-                  f"(test fraction {f['test_fraction']:.4g}, entropy rate "
-                  f"{f['entropy_rate']:.4g} bits/round, EC leakage {f['leak_ec']:.6g} bits)")
+                  f"({f['method']}; test fraction {f['test_fraction']:.4g}, abort below "
+                  f"winning probability {f['omega_threshold']:.6f}, syndrome "
+                  f"{f['syndrome_length']} bits, min-entropy {f['min_entropy_bits']:.6g} bits)")
     return EXIT_OK
 
 

@@ -142,11 +142,14 @@ def test_keyrate_command(capsys):
     assert _run(["keyrate", "--chsh", "2.677", "--qber", "0.0144", "--rounds", "100000000",
                  "--test-fraction", "0.2"]) == 0
     assert "finite key length" in capsys.readouterr().out
-    for method, positive in (("renyi_eat", True), ("af2018", False)):
-        assert _run(["keyrate", "--chsh", "2.677", "--qber", "0.0144", "--rounds", "1500000",
-                     "--method", method, "--json"]) == 0
+    # Nadlinger et al. (2022): n = 1.5e6, gamma = 13/256, designed for S = 2.64, Q = 1.8 %
+    for method, positive in (("nadlinger2022", True), ("af2018", False)):
+        assert _run(["keyrate", "--chsh", "2.64", "--qber", "0.018", "--rounds", "1500000",
+                     "--test-fraction", str(13 / 256), "--method", method, "--json"]) == 0
         finite = json.loads(capsys.readouterr().out)["finite"]
         assert finite["method"] == method and (finite["key_length"] > 0) == positive
+        if method == "nadlinger2022":  # their published key, 95 884 bits
+            assert finite["key_length"] == pytest.approx(95_884, rel=1e-3)
     assert _run(["keyrate", "--chsh", "3.1", "--qber", "0.01"]) == 2
     assert "CHSH" in capsys.readouterr().err
 
