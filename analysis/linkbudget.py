@@ -360,13 +360,13 @@ def chain_estimate(p: LinkParameters, total_length_km: float, n_links: int,
 def direct_transmission_rate(p: LinkParameters, total_length_km: float) -> float:
     """Rate (1/s) of photon-mediated ion-photon entanglement sent directly over the full length
     (no station, no repeater): one photon, detection at the far end, period = preparation +
-    window + round trip total_length / v * 2."""
+    window + round trip total_length / v * 2, times the recooling duty cycle."""
     eta = (p.collection_efficiency * p.conversion_efficiency * p.filter_transmission
            * fibre_transmission(total_length_km, p.fibre_attenuation_db_per_km)
            * p.detector_efficiency)
     period = (p.preparation_time_s + p.detection_window_s
               + 2.0 * total_length_km * 1e3 / p.fibre_light_speed_m_per_s)
-    return eta / period
+    return eta / period * duty_cycle(p)
 
 
 def crossover_length_km(p: LinkParameters, n_links: int = 2,

@@ -307,14 +307,15 @@ def compare_at_length(p: LinkParameters, total_length_km: float, cutoff_s: float
     transmission of one photon over it (analysis.linkbudget.direct_transmission_rate)."""
     link = replace(p, length_km=total_length_km / 2)
     b = link_budget(link)
-    model = two_link_cutoff(b.success_probability, b.success_probability,
-                            b.attempt_period_s, cutoff_s, swap_time_s)
+    period = b.attempt_period_s / b.duty_cycle  # recooling stretches attempts, as in the chain
+    model = two_link_cutoff(b.success_probability, b.success_probability, period, cutoff_s,
+                            swap_time_s)
     w = werner_weights(b.fidelity)
 
     def pair_coherence(t):
         return float(memory_coherence(t, p.memory_t2_s, p.memory_decay_exponent))
 
-    fid = chain_fidelity(w, w, model, b.attempt_period_s, pair_coherence)
+    fid = chain_fidelity(w, w, model, period, pair_coherence)
     single = chain_estimate(p, total_length_km, 1)
     return RepeaterComparison(total_length_km, model.rate_hz, fid, single.rate_hz,
                               single.fidelity, direct_transmission_rate(p, total_length_km))
@@ -336,7 +337,7 @@ def crossover_km(p: LinkParameters, versus: str = "direct", cutoff_s: float = np
         if b.success_probability <= 0:
             return -np.inf
         chain = two_link_rate(b.success_probability, b.success_probability,
-                              b.attempt_period_s, cutoff_s, swap_time_s)
+                              b.attempt_period_s / b.duty_cycle, cutoff_s, swap_time_s)
         other = (direct_transmission_rate(p, length) if versus == "direct"
                  else chain_estimate(p, length, 1).rate_hz)
         return float(np.log(max(chain, 1e-300)) - np.log(max(other, 1e-300)))

@@ -4,6 +4,7 @@ cutoff, comparison with analysis.linkbudget and direct transmission."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -162,3 +163,15 @@ def test_bad_inputs_are_named():
         rep.swap_fidelity([0.5, 0.5, 0.5, 0.5], [1, 0, 0, 0])
     with pytest.raises(ValueError, match="versus"):
         rep.crossover_km(lb.LinkParameters(), versus="nothing")
+
+
+def test_recooling_duty_cycle_scales_every_compared_rate_alike():
+    """Half the wall-clock time spent recooling halves the repeater, single-link and direct
+    rates alike (no cutoff: the repeater rate is exactly proportional to 1/period), so the
+    comparison and its crossover do not depend on it."""
+    base = lb.LinkParameters(protocol="two_photon")
+    cooled = replace(base, recool_time_s=1e-3, recool_interval_s=1e-3)
+    a, b = rep.compare_at_length(base, 40.0), rep.compare_at_length(cooled, 40.0)
+    for name in ("repeater_rate_hz", "no_repeater_rate_hz", "direct_rate_hz"):
+        assert getattr(b, name) == pytest.approx(0.5 * getattr(a, name), rel=1e-9), name
+    assert rep.crossover_km(cooled) == pytest.approx(rep.crossover_km(base), rel=1e-6)
