@@ -45,8 +45,11 @@ def analyze_readout(datasets) -> dict:
     dark = _array(datasets, schemas.READOUT_DARK)
     t = readout.optimize_threshold(bright, dark)
     nb, nd = bright.size, dark.size
+    # mean of two independent binomial error rates (evaluated at the chosen threshold)
+    fidelity_stderr = 0.5 * np.sqrt(t.bright_error * (1 - t.bright_error) / nb
+                                    + t.dark_error * (1 - t.dark_error) / nd)
     return {"threshold": t.threshold, "convention": "bright if counts > threshold",
-            "fidelity": t.fidelity,
+            "fidelity": t.fidelity, "fidelity_stderr": float(fidelity_stderr),
             "bright_error": t.bright_error,
             "bright_error_interval": stats.wilson_interval(round(t.bright_error * nb), nb),
             "dark_error": t.dark_error,
@@ -71,7 +74,13 @@ def analyze_heralding(datasets) -> dict:
            "success_probability": p, "success_probability_interval": [low, high],
            "attempt_rate_hz": attempts / duration,
            "herald_rate_hz": rate, "herald_rate_stderr_hz": np.sqrt(heralds) / duration,
-           "mean_generation_time_s": duration / heralds if heralds else None}
+           "mean_generation_time_s": duration / heralds if heralds else None,
+           # heralds of a Poisson process in a fixed time: relative error 1 / sqrt(heralds)
+           "mean_generation_time_stderr_s": (duration / heralds**1.5 if heralds else None)}
+    if schemas.HERALDING_FIDELITY in datasets:
+        out["fidelity"] = float(datasets[schemas.HERALDING_FIDELITY])
+        if schemas.HERALDING_FIDELITY_STDERR in datasets:
+            out["fidelity_stderr"] = float(datasets[schemas.HERALDING_FIDELITY_STDERR])
     if schemas.HERALDING_T2 in datasets:
         t2 = float(datasets[schemas.HERALDING_T2])
         out["memory_t2_s"] = t2
@@ -85,8 +94,8 @@ def analyze_heralding(datasets) -> dict:
         out["ref_period_s"] = ref
         if gaps.size:
             out["inter_herald_mean_s"] = float(np.mean(gaps))
-            out["inter_herald_stderr_s"] = float(np.std(gaps, ddof=1) / np.sqrt(gaps.size)
-                                                 ) if gaps.size > 1 else None
+            out["inter_herald_mean_stderr_s"] = float(
+                np.std(gaps, ddof=1) / np.sqrt(gaps.size)) if gaps.size > 1 else None
     return out
 
 
@@ -116,19 +125,32 @@ def analyze_bell(datasets) -> dict:
         out["qber"] = errors / n_key
         out["qber_interval"] = list(stats.wilson_interval(errors, n_key))
         s = min(max(result.value, 0.0), qkd.TSIRELSON)
-        out["asymptotic_key_rate"] = qkd.asymptotic_key_rate(s, out["qber"])
+        if out["qber"] <= 0.5:
+            out["asymptotic_key_rate"] = qkd.asymptotic_key_rate(s, out["qber"])
+        else:  # the protocol's key is a = b: anti-correlated rounds give no key
+            out["asymptotic_key_rate"] = 0.0
+            out["note"] = ("QBER > 1/2: key rounds anti-correlated where the protocol expects "
+                           "a = b (uncalibrated link phase?)")
     s_abs = min(abs(result.value), bell.TSIRELSON)
     out["fidelity_lower_bound"] = bell.fidelity_lower_bound(s_abs)
     return out
 
 
 def analyze_tomography(datasets) -> dict:
-    """Maximum-likelihood two-qubit state and its Bell-state fidelities."""
+    """Maximum-likelihood two-qubit state, its Bell-state fidelities with bootstrap standard
+    errors, and the closest Bell state."""
+    counts = _array(datasets, schemas.TOMOGRAPHY_COUNTS)
     try:
-        return tomography.maximum_likelihood(_array(datasets, schemas.TOMOGRAPHY_COUNTS)
-                                             ).to_dict()
+        out = tomography.maximum_likelihood(counts).to_dict()
+        errors = tomography.bell_fidelity_errors(counts)
     except ValueError as error:
         raise AnalysisError(f"tomography: {error}") from error
+    out["bell_fidelities_stderr"] = errors
+    best = max(out["bell_fidelities"], key=out["bell_fidelities"].get)
+    out["bell_state"] = best
+    out["bell_fidelity"] = out["bell_fidelities"][best]
+    out["bell_fidelity_stderr"] = errors[best]
+    return out
 
 
 def analyze_results(results) -> dict:
@@ -192,6 +214,60 @@ def analyze_timetags(path) -> dict:
 
 # ----------------------------------------------------------------------------- plots
 
+def timetag_rate_trace(path, n_bins: int = 200) -> tuple[np.ndarray, float, dict[int, np.ndarray]]:
+    """Tags per detector in `n_bins` equal time bins from the first to the last tag of a
+    Photon-HDF5 file, read chunk by chunk (bounded memory).
+
+    Returns (bin centres in s since the first tag, bin width in s, {detector: counts}); the
+    last bin includes the last tag. An empty file gives empty arrays and no detectors.
+    """
+    from analysis.timetags.io import TimeTagReader
+
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+    n_bins = int(n_bins)
+    with TimeTagReader(path) as reader:
+        if reader.n_tags == 0:
+            return np.empty(0), 0.0, {}
+        first = int(next(reader.iter_chunks(1, 0, 1))[0][0])
+        last = int(next(reader.iter_chunks(1, reader.n_tags - 1))[0][0])
+        span = max(last - first, 1)
+        counts = np.zeros(256 * n_bins, dtype=np.int64)
+        for timestamps, detectors in reader.iter_chunks():
+            index = np.minimum(((timestamps - first) * (n_bins / span)).astype(np.int64),
+                               n_bins - 1)
+            counts += np.bincount(detectors.astype(np.int64) * n_bins + index,
+                                  minlength=counts.size)
+        bin_s = span * reader.timestamps_unit / n_bins
+    counts = counts.reshape(256, n_bins)
+    channels = {int(c): counts[c] for c in np.flatnonzero(counts.sum(axis=1))}
+    return (np.arange(n_bins) + 0.5) * bin_s, bin_s, channels
+
+
+def write_timetag_plots(path, directory, n_bins: int = 200) -> list[Path]:
+    """PNG of the count rate (Hz) of each detector of a Photon-HDF5 file versus time (s)
+    (see `timetag_rate_trace`); returns the paths written (none for a file without tags)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    times_s, bin_s, channels = timetag_rate_trace(path, n_bins)
+    if not channels:
+        return []
+    out_dir = Path(directory)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots()
+    for channel, counts in channels.items():
+        ax.plot(times_s, counts / bin_s, drawstyle="steps-mid", label=f"detector {channel}")
+    ax.set_xlabel("time since first tag (s)")
+    ax.set_ylabel("count rate (Hz)")
+    ax.legend()
+    target = out_dir / "timetags_rates.png"
+    fig.savefig(target, dpi=100)
+    plt.close(fig)
+    return [target]
+
+
 def write_plots(results, sections: dict, directory) -> list[Path]:
     """PNG plots of the recognised sections into `directory` (created); returns the paths."""
     import matplotlib
@@ -245,6 +321,18 @@ def write_plots(results, sections: dict, directory) -> list[Path]:
             ax.bar(["E00", "E01", "E10", "E11"], e, yerr=err)
             ax.set_title(f"S = {numbers['chsh']:.4f} +- {numbers['chsh_stderr']:.4f}")
             save(fig, "bell")
+        elif section == "tomography":
+            fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+            labels = ["00", "01", "10", "11"]
+            for ax, part in zip(axes, ("rho_real", "rho_imag"), strict=True):
+                image = ax.imshow(np.asarray(numbers[part]), vmin=-0.5, vmax=0.5, cmap="RdBu")
+                ax.set_xticks(range(4), labels)
+                ax.set_yticks(range(4), labels)
+                ax.set_title(f"{'Re' if part == 'rho_real' else 'Im'} rho")
+            fig.colorbar(image, ax=list(axes))
+            fig.suptitle(f"F({numbers['bell_state']}) = {numbers['bell_fidelity']:.4f} +- "
+                         f"{numbers['bell_fidelity_stderr']:.4f}")
+            save(fig, "tomography")
         elif section == "heralding" and schemas.HERALDING_TIMES in datasets:
             ref = numbers.get("ref_period_s", schemas.DEFAULT_REF_PERIOD_S)
             times = np.sort(_array(datasets, schemas.HERALDING_TIMES).astype(np.int64)) * ref

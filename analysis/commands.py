@@ -99,8 +99,15 @@ def _print_sections(header: str, sections: dict) -> None:
                 if "_stderr" in key or key in ("rho_real", "rho_imag"):
                     continue
                 stderr = numbers.get(f"{key}_stderr")
-                if stderr is None and key.endswith("_hz"):
-                    stderr = numbers.get(key[:-3] + "_stderr_hz")
+                for unit in ("_hz", "_s"):  # x_hz +- x_stderr_hz, x_s +- x_stderr_s
+                    if stderr is None and key.endswith(unit):
+                        stderr = numbers.get(key[:-len(unit)] + "_stderr" + unit)
+                if isinstance(value, dict):  # e.g. fidelities by Bell state, errors alike
+                    errors = stderr if isinstance(stderr, dict) else {}
+                    print(f"  {key}: " + ", ".join(
+                        f"{k} = {_format(v)}" + (f" +- {_format(errors[k])}" if k in errors
+                                                 else "") for k, v in value.items()))
+                    continue
                 suffix = f" +- {_format(stderr)}" if stderr is not None else ""
                 print(f"  {key} = {_format(value)}{suffix}")
 
@@ -141,12 +148,18 @@ def run_analyze(args) -> int:
             opened = results.load_rid(args.results_root, int(target))
         else:
             path = Path(target)
+            if path.is_dir():
+                return _fail("analyze", f"{path} is a directory: give a file, or a rid "
+                                        f"with --results-root {path}")
             if not path.is_file():
                 return _fail("analyze", f"no such file: {path}")
             if _is_photon_hdf5(path):
                 sections = analyze.analyze_timetags(path)
+                plots = (analyze.write_timetag_plots(path, args.plots)
+                         if args.plots is not None else [])
                 if args.json:
-                    _print_json({"file": str(path), "kind": "photon-hdf5", **sections})
+                    _print_json({"file": str(path), "kind": "photon-hdf5", **sections,
+                                 "plots": [str(p) for p in plots]})
                 else:
                     _print_sections(f"{path}: Photon-HDF5 time tags", {"timetags": {
                         k: v for k, v in sections["timetags"].items() if k != "channels"}})
@@ -154,6 +167,8 @@ def run_analyze(args) -> int:
                         print(f"  detector {channel}: {numbers['tags']} tags, rate "
                               f"{_format(numbers['rate_hz'])} +- "
                               f"{_format(numbers['rate_stderr_hz'])} Hz")
+                    for plot in plots:
+                        print(f"plot: {plot}")
                 return EXIT_OK
             opened = results.load(path)
         with opened:

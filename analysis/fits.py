@@ -10,7 +10,8 @@ Uncertainties:
 - neither: unit weights; the covariance is scaled by the residual variance (the usual
   curve_fit convention) and the reduced chi2 cannot judge the fit.
 
-`FitResult.good` is True when the optimiser converged, all standard errors are finite,
+`FitResult.good` is True when the optimiser converged, all standard errors are finite and
+non-zero and the covariance is not singular (data determine every parameter),
 parameters lie within their physical ranges (within 3 standard errors), no parameter sits on
 an optimiser bound, and (for absolute errors) the reduced chi2 is plausible at the 1e-4 level.
 `FitResult.reason` says which check failed.
@@ -29,6 +30,7 @@ from analysis import fit_models
 from analysis.fit_models import Model
 
 CHI2_TAIL = 1e-4
+DEGENERATE_EIGENVALUE = 1e-10  # smallest eigenvalue of the parameter correlation matrix
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def fit(model: Model | str, x, y, sigma=None, n_shots=None) -> FitResult:
     perr = np.sqrt(np.abs(np.diag(pcov)))
     values = dict(zip(model.param_names, (float(v) for v in popt), strict=True))
     errors = dict(zip(model.param_names, (float(e) for e in perr), strict=True))
-    good, reason = _judge(model, popt, perr, chi2_reduced, dof, errors_absolute)
+    good, reason = _judge(model, popt, pcov, perr, chi2_reduced, dof, errors_absolute)
     return FitResult(model.name, values, errors, pcov, float(chi2_reduced), dof, errors_absolute,
                      good, reason, _derived(model.name, values, errors))
 
@@ -166,9 +168,30 @@ def _canonical(model: Model, popt: np.ndarray) -> np.ndarray:
     return popt
 
 
-def _judge(model, popt, perr, chi2_reduced, dof, errors_absolute) -> tuple[bool, str]:
+def _undetermined(model: Model, pcov: np.ndarray, perr: np.ndarray) -> str:
+    """Why the covariance cannot be trusted, or "" if it can.
+
+    The optimiser's covariance is a pseudo-inverse that drops directions in which the data
+    do not constrain the parameters: a parameter along such a direction gets a standard
+    error of exactly 0, and a combination of parameters a correlation of exactly +-1, where
+    the truth is an unbounded error.
+    """
+    zero = [name for name, error in zip(model.param_names, perr, strict=True) if error == 0]
+    if zero:
+        return (f"{', '.join(zero)} not determined by the data (zero standard error from a "
+                f"singular covariance)")
+    correlation = pcov / np.outer(perr, perr)
+    if np.min(np.linalg.eigvalsh(0.5 * (correlation + correlation.T))) < DEGENERATE_EIGENVALUE:
+        return "parameters not separately determined by the data (singular covariance)"
+    return ""
+
+
+def _judge(model, popt, pcov, perr, chi2_reduced, dof, errors_absolute) -> tuple[bool, str]:
     if not np.all(np.isfinite(perr)):
         return False, "standard errors are not finite (parameters not determined by the data)"
+    degenerate = _undetermined(model, pcov, perr)
+    if degenerate:
+        return False, degenerate
     for name, value, error in zip(model.param_names, popt, perr, strict=True):
         lo, hi = model.physical.get(name, (-np.inf, np.inf))
         if value + 3 * error < lo or value - 3 * error > hi:

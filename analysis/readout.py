@@ -44,7 +44,10 @@ def optimize_threshold(bright_counts, dark_counts) -> Threshold:
     """Threshold maximising the mean readout fidelity.
 
     bright_counts, dark_counts: photon counts per shot (one integer per shot) recorded with
-    the ion prepared bright and dark. Ties are broken towards the smaller threshold.
+    the ion prepared bright and dark. When a run of consecutive thresholds gives the same
+    best fidelity (no calibration shot has counts in the gap between the two histograms),
+    the middle of the first such run is chosen (rounded down): the threshold farthest from
+    both histograms, so the unseen tails of each distribution are split evenly.
     """
     bright = _counts("bright_counts", bright_counts)
     dark = _counts("dark_counts", dark_counts)
@@ -53,7 +56,11 @@ def optimize_threshold(bright_counts, dark_counts) -> Threshold:
     dark_cdf = np.cumsum(np.bincount(dark, minlength=top)) / dark.size
     # threshold t: bright error = P(b <= t) = bright_cdf[t]; dark error = 1 - dark_cdf[t]
     mean_error = 0.5 * (bright_cdf + (1.0 - dark_cdf))
-    best = int(np.argmin(mean_error))
+    first = int(np.argmin(mean_error))
+    last = first
+    while last + 1 < top and mean_error[last + 1] == mean_error[first]:
+        last += 1
+    best = (first + last) // 2
     return Threshold(best, float(1.0 - mean_error[best]), float(bright_cdf[best]),
                      float(1.0 - dark_cdf[best]))
 

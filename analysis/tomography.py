@@ -158,3 +158,29 @@ def maximum_likelihood(counts, max_iterations: int = 20000,
             break
         previous = log_l
     return TomographyResult(rho, bell_fidelities(rho), log_l, iterations, converged)
+
+
+def bell_fidelity_errors(counts, draws: int = 100, seed: int = 0,
+                         max_iterations: int = 5000) -> dict[str, float]:
+    """Standard errors of the maximum-likelihood Bell-state fidelities (bootstrap).
+
+    Each of `draws` resamples redraws every setting's counts from a multinomial with the
+    observed frequencies and the same total, and is reconstructed by `maximum_likelihood`
+    (at most `max_iterations` iterations); the standard error of each fidelity is the
+    standard deviation over the resamples. Same keys as `bell_fidelities`.
+    """
+    c = _check_counts(counts)
+    if int(draws) < 2:
+        raise ValueError(f"draws must be >= 2 for a standard deviation, got {draws!r}")
+    totals = c.sum(axis=2)
+    if np.any(totals != np.round(totals)):
+        raise ValueError("counts must be whole numbers to be resampled")
+    frequencies = c / totals[:, :, None]
+    rng = np.random.default_rng(seed)
+    samples = {name: np.empty(int(draws)) for name in BELL_STATES}
+    for k in range(int(draws)):
+        resampled = rng.multinomial(totals.astype(np.int64), frequencies)
+        rho = maximum_likelihood(resampled, max_iterations=max_iterations).rho
+        for name, value in bell_fidelities(rho).items():
+            samples[name][k] = value
+    return {name: float(np.std(values, ddof=1)) for name, values in samples.items()}

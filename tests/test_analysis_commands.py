@@ -163,3 +163,112 @@ def test_budget_command(capsys):
     assert "success_probability" in capsys.readouterr().out
     assert _run(["budget", "--length-km", "10", "--detector-efficiency", "2"]) == 2
     assert "detector_efficiency" in capsys.readouterr().err
+
+
+def test_analyze_reports_uncertainties_and_plots_tomography(tmp_path, capsys):
+    from analysis import tomography
+
+    rng = np.random.default_rng(23)
+    psi = tomography.BELL_STATES["psi-"]
+    probabilities = tomography.outcome_probabilities(
+        0.9 * np.outer(psi, psi.conj()) + 0.1 * np.eye(4) / 4)
+    counts = np.array([[rng.multinomial(40, probabilities[i, j] / probabilities[i, j].sum())
+                        for j in range(3)] for i in range(3)])
+    bright, dark = rng.poisson(15, 1000), rng.poisson(0.3, 1000)
+    path = _write_results(tmp_path / "000000043-Heralded.h5", {
+        "heralding.attempts": 10000, "heralding.heralds": 360, "heralding.duration_s": 4.0,
+        "heralding.fidelity": 0.91, "heralding.fidelity_stderr": 0.02,
+        "tomography.counts": counts,
+        "readout.bright_counts": bright, "readout.dark_counts": dark}, rid=43)
+    plots = tmp_path / "plots"
+    assert _run(["analyze", str(path), "--json", "--plots", str(plots)]) == 0
+    sections = json.loads(capsys.readouterr().out)["sections"]
+    heralding = sections["heralding"]
+    assert (heralding["fidelity"], heralding["fidelity_stderr"]) == (0.91, 0.02)
+    # 360 heralds in 4 s: mean generation time 1/90 s, relative error 1/sqrt(360)
+    assert heralding["mean_generation_time_s"] == pytest.approx(4.0 / 360)
+    assert heralding["mean_generation_time_stderr_s"] == pytest.approx(4.0 / 360 / np.sqrt(360))
+    tomo = sections["tomography"]
+    assert tomo["bell_state"] == "psi-"
+    assert tomo["bell_fidelity"] == tomo["bell_fidelities"]["psi-"]
+    # 360 shots over 9 settings: fidelity error ~ sqrt(3 (1 - E^2) / 40) / 4 ~ 0.03
+    assert 0.005 < tomo["bell_fidelity_stderr"] < 0.1
+    assert abs(tomo["bell_fidelity"] - (0.9 + 0.025)) < 5 * tomo["bell_fidelity_stderr"]
+    readout = sections["readout"]
+    expected = 0.5 * np.sqrt(sum(e * (1 - e) / n for e, n in (
+        (readout["bright_error"], bright.size), (readout["dark_error"], dark.size))))
+    assert readout["fidelity_stderr"] == pytest.approx(expected)
+    assert (plots / "tomography.png").stat().st_size > 0
+    assert _run(["analyze", str(path)]) == 0
+    text = capsys.readouterr().out
+    for line in ("mean_generation_time_s = ", "fidelity = 0.91 +- 0.02",
+                 "bell_fidelity = ", "psi- = "):
+        matching = [t for t in text.splitlines() if line in t]
+        assert matching and all("+-" in t for t in matching), (line, text)
+
+
+def test_analyze_photon_hdf5_plots_rates_streamed_across_chunks(tmp_path, capsys):
+    from analysis.analyze import timetag_rate_trace
+    from analysis.timetags import TimeTagWriter, generate_tags
+
+    timestamps, detectors = generate_tags([2e5, 5e4], 0.01, channels=(0, 3), seed=4)
+    path = tmp_path / "tags.h5"
+    with TimeTagWriter(path, 1e-12, chunk_tags=997) as writer:   # many chunk boundaries
+        writer.append(timestamps, detectors)
+    times, bin_s, channels = timetag_rate_trace(path, n_bins=50)
+    span = int(timestamps[-1] - timestamps[0])
+    assert bin_s == pytest.approx(span * 1e-12 / 50)
+    assert times[0] == pytest.approx(bin_s / 2) and sorted(channels) == [0, 3]
+    for channel, counts in channels.items():
+        on = timestamps[detectors == channel] - timestamps[0]
+        reference, _ = np.histogram(on, bins=50, range=(0, span))  # last bin closed
+        np.testing.assert_array_equal(counts, reference)
+    plots = tmp_path / "plots"
+    assert _run(["analyze", str(path), "--json", "--plots", str(plots)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["plots"] == [str(plots / "timetags_rates.png")]
+    assert (plots / "timetags_rates.png").stat().st_size > 0
+    assert _run(["analyze", str(path), "--plots", str(plots)]) == 0
+    assert f"plot: {plots / 'timetags_rates.png'}" in capsys.readouterr().out
+
+
+def test_analyze_names_file_and_problem_for_truncated_and_foreign_files(tmp_path, capsys):
+    root = tmp_path / "results"
+    hour = root / "2024-01-02" / "03"
+    hour.mkdir(parents=True)
+    good = _write_results(hour / "000000005-Good.h5", {"heralding.attempts": 10,
+                                                       "heralding.heralds": 1,
+                                                       "heralding.duration_s": 1.0}, rid=5)
+    truncated = hour / "000000006-Cut.h5"
+    truncated.write_bytes(good.read_bytes()[:2000])
+    foreign = hour / "000000007-Foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["data"] = np.arange(3)
+    (hour / "notes.h5").write_bytes(b"")
+    for path, problem in ((truncated, "truncated"), (foreign, "missing rid, start_time")):
+        assert _run(["analyze", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and problem in err and err.count("\n") == 1
+    # the rid look-up skips the oddly named file with a warning and still finds run 5
+    with pytest.warns(UserWarning, match="notes.h5"):
+        assert _run(["analyze", "5", "--results-root", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sections"]["heralding"]["heralds"] == 1
+    with pytest.warns(UserWarning, match="notes.h5"):
+        assert _run(["analyze", "6", "--results-root", str(root)]) == 2
+    assert "000000006-Cut.h5" in capsys.readouterr().err
+    assert _run(["analyze", str(root)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_analyze_bell_with_anti_correlated_key_rounds_keeps_chsh(tmp_path, capsys):
+    rng = np.random.default_rng(24)
+    rounds = _bell_rounds(rng)
+    key = rounds["bell.is_test"] == 0
+    rounds["bell.b"] = np.where(key, 1 - rounds["bell.b"], rounds["bell.b"])  # QBER ~ 0.98
+    path = _write_results(tmp_path / "000000044-Bell.h5", rounds, rid=44)
+    assert _run(["analyze", str(path), "--json"]) == 0
+    bell = json.loads(capsys.readouterr().out)["sections"]["bell"]
+    assert "error" not in bell
+    assert abs(bell["chsh"] - 0.95 * 2 * np.sqrt(2)) < 5 * bell["chsh_stderr"]
+    assert abs(bell["qber"] - 0.98) < 5 * np.sqrt(0.02 * 0.98 / bell["key_rounds"])
+    assert bell["asymptotic_key_rate"] == 0.0 and "QBER > 1/2" in bell["note"]

@@ -116,3 +116,25 @@ def test_tomography_of_product_state_and_bad_counts():
         tomography.maximum_likelihood(np.ones((3, 4)))
     with pytest.raises(ValueError, match="at least one count"):
         tomography.maximum_likelihood(np.zeros((3, 3, 4)))
+
+
+def test_bootstrap_fidelity_error_matches_spread_of_repeated_tomographies():
+    rng = np.random.default_rng(8)
+    psi = tomography.BELL_STATES["psi-"]
+    rho = 0.8 * np.outer(psi, psi.conj()) + 0.2 * np.eye(4) / 4
+    shots, repeats = 30, 60
+    experiments = [_sample_counts(rho, shots, rng) for _ in range(repeats)]
+    spread = np.std([tomography.maximum_likelihood(c).bell_fidelities["psi-"]
+                     for c in experiments], ddof=1)
+    draws, used = 100, 4
+    estimates = [tomography.bell_fidelity_errors(c, draws=draws, seed=k)["psi-"]
+                 for k, c in enumerate(experiments[:used])]
+    # relative standard error of a sample standard deviation from m values: 1/sqrt(2(m-1));
+    # the spread over `repeats` experiments and the mean of `used` bootstrap estimates
+    # (each from `draws` resamples, and varying between experiments by about as much)
+    relative = np.sqrt(1 / (2 * (repeats - 1)) + 2 / (2 * (draws - 1)) / used)
+    assert abs(np.mean(estimates) / spread - 1) < 4 * relative
+    assert set(tomography.bell_fidelity_errors(experiments[0], draws=10)) == set(
+        tomography.BELL_STATES)
+    with pytest.raises(ValueError, match="draws"):
+        tomography.bell_fidelity_errors(experiments[0], draws=1)

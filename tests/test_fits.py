@@ -155,3 +155,41 @@ def test_weighted_mean():
     assert result.chi2_reduced == pytest.approx(2.0)
     with pytest.raises(ValueError, match="errors"):
         stats.weighted_mean([1.0], [0.0])
+
+
+def test_threshold_ties_choose_the_middle_of_the_gap():
+    # disjoint histograms: every threshold from 4 to 19 separates them perfectly; the middle
+    # (11) is farthest from both, while the first (4) sits on the dark histogram's edge
+    dark = np.array([0, 0, 1, 2, 4] * 20)
+    bright = np.array([20, 24, 30] * 30)
+    result = readout.optimize_threshold(bright, dark)
+    assert result.threshold == 11
+    assert (result.fidelity, result.bright_error, result.dark_error) == (1.0, 0.0, 0.0)
+    # a plateau below the best fidelity does not attract the choice: the optimum is unique
+    dark_with_tail = np.concatenate([dark, [25]])
+    best = readout.optimize_threshold(bright, dark_with_tail)
+    brute = [1 - 0.5 * (np.mean(bright <= t) + np.mean(dark_with_tail > t)) for t in range(40)]
+    assert best.fidelity == pytest.approx(max(brute))
+    assert brute[best.threshold] == pytest.approx(max(brute))
+
+
+def _degenerate_model(name, function):
+    # finite bounds: the bounded optimiser's covariance is a pseudo-inverse that drops the
+    # undetermined directions (zero error / perfect correlation instead of infinite errors)
+    return fit_models.Model(name, function, ("a", "b"), lambda x, y: [[1.0, 1.0]],
+                            (-10.0, -10.0), (10.0, 10.0))
+
+
+@pytest.mark.parametrize("name, function, reason", [
+    # b has no effect: zero Jacobian column, reported error of b exactly 0
+    ("ignores_b", lambda x, a, b: a * x, "b not determined by the data"),
+    # only a + b is determined: finite errors but a singular covariance
+    ("sum_only", lambda x, a, b: (a + b) * x, "singular covariance"),
+])
+def test_parameters_the_data_cannot_determine_make_the_fit_not_good(name, function, reason):
+    x = np.linspace(0.0, 1.0, 20)
+    y = 2.0 * x + np.random.default_rng(18).normal(0, 0.01, x.size)
+    result = fits.fit(_degenerate_model(name, function), x, y, sigma=0.01)
+    assert not result.good
+    assert reason in result.reason
+

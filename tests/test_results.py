@@ -259,3 +259,42 @@ def test_expid_written_by_the_ionlink_runner_encoder_is_decoded():
     np.testing.assert_array_equal(args["freqs"], value["arguments"]["freqs"])
     assert args["n"] == 3 and args["empty"] == set() and args["t"] == (1e-6,)
     assert args["c"] == 0.5 - 1j and args["nested"] == [{"a": None, "b": float("inf")}]
+
+
+def test_datasets_are_read_only_when_used(tmp_path, monkeypatch):
+    big = np.arange(2_000_000, dtype=np.float64)
+    path = write_results_file(tmp_path, rid=21, datasets={"big": big, "small": 3},
+                              metadata={"big": {"unit": "s"}})
+    reads: list[str] = []
+    original = h5py.Dataset.__getitem__
+
+    def recording_getitem(self, key):
+        reads.append(self.name)
+        return original(self, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", recording_getitem)
+    with load(path) as results:
+        assert "big" in results.datasets and set(results.datasets) == {"big", "small"}
+        assert results.datasets.shape("big") == (2_000_000,)
+        assert results.datasets.metadata("big") == {"unit": "s"}
+        assert results.datasets["small"] == 3
+        assert "/datasets/big" not in reads          # header, listing, shape, attrs, other keys
+        np.testing.assert_array_equal(results.datasets["big"], big)
+    assert reads.count("/datasets/big") == 1
+
+
+def test_corrupt_dataset_is_reported_when_read_naming_file_and_dataset(tmp_path):
+    path = write_results_file(tmp_path, rid=22, datasets={"ok": 1})
+    with h5py.File(path, "a") as f:
+        f["datasets"].create_dataset("counts", data=np.arange(50_000), chunks=(50_000,),
+                                     compression="gzip")
+        offset = f["datasets/counts"].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as raw:      # damage the compressed chunk, keep the file's size
+        raw.seek(offset)
+        raw.write(b"\xff" * 64)
+    with load(path) as results:         # header and other datasets still readable
+        assert results.rid == 22 and results.datasets["ok"] == 1
+        assert results.datasets.shape("counts") == (50_000,)
+        with pytest.raises(MalformedFileError, match="cannot read datasets/counts") as info:
+            results.datasets["counts"]
+    assert path.name in str(info.value)

@@ -285,3 +285,40 @@ def test_single_detector_file_without_detectors_array(tmp_path):
     np.testing.assert_array_equal(detectors, [0, 0, 0])
     rates = count_rates(TimeTagReader(path))
     assert rates.rates_hz[0] == pytest.approx(3 / 8e-9)
+
+
+@pytest.mark.parametrize("crash_safe", [False, True])
+def test_files_follow_photon_hdf5_conventions_readers_check(tmp_path, tags, crash_safe):
+    """What phconvert's validator (the Photon-HDF5 reference reader) checks: every node
+    titled with the format's official description, strings of fixed length (PyTables
+    reads no variable-length strings), the mandatory /setup and /identity fields."""
+    from analysis.timetags.io import PHOTON_HDF5_TITLES
+
+    ts, det = tags
+    path = tmp_path / "tags.h5"
+    with TimeTagWriter(path, description="station", author="lab", crash_safe=crash_safe,
+                       detector_labels={0: "D0", 5: "herald"}) as writer:
+        writer.append(ts[:1000], det[:1000])
+    nodes: dict[str, h5py.HLObject] = {}
+    with h5py.File(path, "r") as f:
+        nodes["/"] = f
+        f.visititems(lambda name, node: nodes.update({"/" + name: node}))  # None: go on
+        for name, node in nodes.items():
+            assert node.attrs["TITLE"] == PHOTON_HDF5_TITLES[name].encode(), name
+            for value in [*node.attrs.values(), *(
+                    [node[()]] if isinstance(node, h5py.Dataset) else [])]:
+                assert not isinstance(value, str), (name, value)  # variable-length string
+            if isinstance(node, h5py.Dataset) and node.dtype.kind in "SO":
+                info = h5py.check_string_dtype(node.dtype)
+                assert info is not None and info.length is not None, name
+        for field in ("num_pixels", "num_spots", "num_spectral_ch", "num_polarization_ch",
+                      "num_split_ch", "modulated_excitation", "lifetime",
+                      "excitation_alternated"):
+            assert f"/setup/{field}" in nodes, field
+        for field in ("format_name", "format_version", "format_url", "software",
+                      "software_version", "creation_time"):
+            assert f"/identity/{field}" in nodes, field
+        assert f.attrs["format_version"] == b"0.5"
+        assert list(f["setup/detectors/label"][()]) == [b"D0", b"", b"", b"herald"]
+    with TimeTagReader(path) as reader:
+        np.testing.assert_array_equal(reader.read()[0], ts[:1000])

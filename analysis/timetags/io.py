@@ -5,14 +5,15 @@ One file holds one merged, time-ordered stream::
     /photon_data/timestamps                       int64, chunked, compressed
     /photon_data/detectors                        uint8 detector id of each tag
     /photon_data/timestamps_specs/timestamps_unit float, seconds per timestamp unit
-    /photon_data/measurement_specs/measurement_type  "generic"
     /acquisition_duration                         float, seconds
     /description                                  str
-    /setup/...                                    num_pixels, num_spots, ... (Photon-HDF5 0.5)
+    /setup/...                                    num_pixels, num_spots, ..., detectors/
     /identity/...                                 format_name, format_version, software, ...
 
 The root attributes ``format_name = "Photon-HDF5"`` and ``format_version`` mark the file as
-Photon-HDF5. Timestamps are stored absolute (not delta coded), so any HDF5 reader with the
+Photon-HDF5 0.5; strings are fixed-length byte strings and every node carries the format's
+official description as its ``TITLE`` attribute, so phconvert/PyTables-based tools accept
+it. Timestamps are stored absolute (not delta coded), so any HDF5 reader with the
 Blosc/Blosc2 plugin (``hdf5plugin``) reads them directly; bit-shuffling inside Blosc makes the
 slowly varying high bits of consecutive timestamps compress well.
 
@@ -23,7 +24,7 @@ old one; a later chunk may then be written into that freed space while the index
 still points there, so a process killed between flushes could leave already flushed tags
 unreadable or wrong. The crash-safe mode therefore (1) never re-uses freed file space
 (``fs_strategy="none"``), so what a flush's on-disk index points to is never overwritten,
-and (2) writes in HDF5's single-writer/multiple-reader (SWMR) mode (``libver="latest"``),
+and (2) writes in HDF5's single-writer/multiple-reader (SWMR) mode (file format of HDF5 1.10),
 which orders the flushes of the metadata cache so that the file on disk never holds a
 pointer to space not yet written. A file left by a crashed crash-safe writer still carries
 the SWMR "open for writing" mark: :class:`TimeTagReader` opens it (in SWMR read mode, which
@@ -58,6 +59,10 @@ SOFTWARE_VERSION = "0.1.0"
 
 DEFAULT_CHUNK_TAGS = 1 << 18  # 2 MiB of timestamps: fits the caches Blosc works in
 DEFAULT_COMPRESSION = "blosc-lz4-bitshuffle"
+# file format of crash-safe (SWMR) files: HDF5 1.10, the first with SWMR, pinned so that
+# readers linked with HDF5 1.10 .. 1.14 (PyTables, phconvert) read them; h5py's "latest"
+# would follow the HDF5 library it is built with (2.0 writes layouts 1.14 cannot read)
+SWMR_LIBVER = ("v110", "v110")
 BLOSC_THREADS_VARIABLE = "BLOSC_NTHREADS"  # read by the Blosc/Blosc2 HDF5 filters per call
 
 
@@ -109,6 +114,67 @@ COMPRESSIONS = (
     "blosc2-zstd-bitshuffle",
     "none",
 )
+
+
+# Photon-HDF5 requires every node to carry a TITLE attribute holding the format's official
+# description of that field (photon-hdf5.readthedocs.io, "Photon-HDF5 format definition";
+# readers such as phconvert compare them verbatim), and strings stored as fixed-length byte
+# strings (PyTables, which those readers use, cannot read variable-length ones).
+PHOTON_HDF5_TITLES = {
+    "/": "A file format for photon-counting detector based single-molecule spectroscopy "
+         "experiments.",
+    "/acquisition_duration": "Measurement duration in seconds.",
+    "/description": "A user-defined comment describing the data file.",
+    "/photon_data": "Group containing arrays of photon-data.",
+    "/photon_data/timestamps": "Array of photon timestamps. Units specified in timestamps_units "
+                               "(defined in timestamps_specs/).",
+    "/photon_data/detectors": "Array of pixel IDs for each timestamp.",
+    "/photon_data/timestamps_specs": "Specifications for timestamps.",
+    "/photon_data/timestamps_specs/timestamps_unit":
+        "Value of 1-unit timestamp-increment in seconds.",
+    "/setup": "Information about the experimental setup.",
+    "/setup/num_pixels": "Total number of detector pixels.",
+    "/setup/num_spots": 'Number of excitation (or detection) "spots" in the sample.',
+    "/setup/num_spectral_ch": "Number of distinct spectral bands which are acquired.",
+    "/setup/num_polarization_ch": "Number of distinct polarization states which are acquired.",
+    "/setup/num_split_ch": "Number of distinct detection channels detecting the same spectral "
+                           "band and polarization. This value is > 1 when using a "
+                           "non-polarizing beam splitter.",
+    "/setup/modulated_excitation": "True (i.e. 1) if there is any form of excitation modulation "
+                                   "of excitation wavelength (as in us-ALEX or PAX) or "
+                                   "polarization. This field is also True for "
+                                   "pulse-interleaved excitation (PIE) or ns-ALEX measurements.",
+    "/setup/excitation_alternated": "New in version 0.5. Indicates whether each excitation "
+                                    "source is alternated (True, or 1) or not alternated "
+                                    "(False, or 0).",
+    "/setup/lifetime": "True (i.e. 1) if the measurement includes a nanotimes array of photon "
+                       "arrival times with respect to a laser pulse (as in TCSPC "
+                       "measurements).",
+    "/setup/detectors": "Metadata relative to each detector's pixel. Each field is an array "
+                        "with size equal to the number of the detectors.",
+    "/setup/detectors/id": "Detector IDs as they appear on /photon_data/detectors.",
+    "/setup/detectors/label": "Labels (strings) describing each detector.",
+    "/setup/detectors/counts": "Total number of counts detected by each detector.",
+    "/identity": "Information about the Photon-HDF5 data file.",
+    "/identity/author": "Author of the current data file.",
+    "/identity/filename": "Original file name of the current Photon-HDF5 file (i.e. file name "
+                          "at creation time).",
+    "/identity/filename_full": "Original file name (with full path) of the current Photon-HDF5 "
+                               "file (i.e. full file name at creation time).",
+    "/identity/creation_time": "Creation time of the current Photon-HDF5 file.",
+    "/identity/software": "Name of the software used to create the current Photon-HDF5 file.",
+    "/identity/software_version":
+        "Version of the software used to create current the Photon-HDF5 file.",
+    "/identity/format_name": "Name of the file format.",
+    "/identity/format_version": "Version for the Photon-HDF5 format.",
+    "/identity/format_url": "Official URL for the Photon-HDF5 format.",
+}
+
+
+def _fixed_string(text: str) -> np.ndarray:
+    """A scalar fixed-length UTF-8 byte string (Photon-HDF5 / PyTables string type)."""
+    data = text.encode("utf-8")
+    return np.array(data, dtype=f"S{max(len(data), 1)}")
 
 
 def _as_tag_arrays(timestamps: Any, detectors: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +278,7 @@ class TimeTagWriter:
         mode = "w" if overwrite else "x"
         if self.crash_safe:
             self._file: h5py.File | None = h5py.File(
-                self.path, mode, libver="latest", fs_strategy="none"
+                self.path, mode, libver=SWMR_LIBVER, fs_strategy="none"
             )
         else:
             self._file = h5py.File(self.path, mode)
@@ -236,9 +302,9 @@ class TimeTagWriter:
     # -- layout ------------------------------------------------------------------------------
     def _write_layout(self, filter_options: Any, description: str, author: str | None) -> None:
         f = self._require_open()
-        f.attrs["format_name"] = FORMAT_NAME
-        f.attrs["format_version"] = FORMAT_VERSION
-        f["description"] = description
+        f.attrs["format_name"] = _fixed_string(FORMAT_NAME)
+        f.attrs["format_version"] = _fixed_string(FORMAT_VERSION)
+        f["description"] = _fixed_string(description)
         f["acquisition_duration"] = 0.0
         photon_data = f.create_group("photon_data")
         for name, dtype in (("timestamps", np.int64), ("detectors", np.uint8)):
@@ -251,7 +317,6 @@ class TimeTagWriter:
                 **filter_options,
             )
         photon_data["timestamps_specs/timestamps_unit"] = self.timestamps_unit
-        photon_data["measurement_specs/measurement_type"] = "generic"
         setup = f.create_group("setup")
         setup["num_pixels"] = 0
         setup["num_spots"] = 1
@@ -260,25 +325,34 @@ class TimeTagWriter:
         setup["num_split_ch"] = 1
         setup["modulated_excitation"] = False
         setup["lifetime"] = False
+        # one excitation source (the photon-generation pulses), not alternated; no
+        # measurement_specs group: its checks need the laser repetition rate, unknown here
+        setup["excitation_alternated"] = np.array([False])
         # rewritten in place by every flush (SWMR mode allows no new objects)
         detectors = setup.create_group("detectors")
         columns: list[tuple[str, Any]] = [("id", np.uint8), ("counts", np.int64)]
         if self._detector_labels:
-            columns.append(("label", h5py.string_dtype()))
+            longest = max(len(label.encode("utf-8")) for label in self._detector_labels.values())
+            columns.append(("label", f"S{max(longest, 1)}"))
         for name, dtype in columns:
             detectors.create_dataset(name, shape=(0,), maxshape=(256,), chunks=(256,),
                                      dtype=dtype)
         identity = f.create_group("identity")
-        identity["format_name"] = FORMAT_NAME
-        identity["format_version"] = FORMAT_VERSION
-        identity["format_url"] = FORMAT_URL
-        identity["software"] = SOFTWARE
-        identity["software_version"] = SOFTWARE_VERSION
-        identity["creation_time"] = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        identity["filename"] = self.path.name
-        identity["filename_full"] = str(self.path.resolve())
-        if author is not None:
-            identity["author"] = author
+        for name, text in (
+            ("format_name", FORMAT_NAME),
+            ("format_version", FORMAT_VERSION),
+            ("format_url", FORMAT_URL),
+            ("software", SOFTWARE),
+            ("software_version", SOFTWARE_VERSION),
+            ("creation_time", dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")),
+            ("filename", self.path.name),
+            ("filename_full", str(self.path.resolve())),
+            *((("author", author),) if author is not None else ()),
+        ):
+            identity[name] = _fixed_string(text)
+        for path, title in PHOTON_HDF5_TITLES.items():
+            if path in f:
+                f[path].attrs["TITLE"] = _fixed_string(title)
 
     def _require_open(self) -> h5py.File:
         if self._file is None:
@@ -369,7 +443,8 @@ class TimeTagWriter:
         setup["num_pixels"][()] = len(ids)
         columns = {"id": ids, "counts": self._detector_counts[ids]}
         if self._detector_labels:
-            columns["label"] = [self._detector_labels.get(int(i), "") for i in ids]
+            columns["label"] = [self._detector_labels.get(int(i), "").encode("utf-8")
+                                for i in ids]
         for name, values in columns.items():
             dataset = setup["detectors"][name]
             dataset.resize((len(ids),))
