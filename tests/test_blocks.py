@@ -514,3 +514,15 @@ def test_excitation_scan_needs_one_duration_per_frequency(tmp_path):
     outcome = run_excitation_probe(tmp_path, mismatch=1)
     assert isinstance(outcome.error, ValueError)
     assert "equally many frequencies and durations" in str(outcome.error)
+
+
+def test_display_unit_gives_artiq_scale():
+    """Datasets stored in SI with a display unit carry ARTIQ's scale for it (set_dataset does
+    not derive one, unlike NumberValue), so dashboards show 12.5 us, not 1.25e-05 'us'."""
+    from ionlink.blocks.calibration import display_unit
+
+    assert display_unit("us") == {"unit": "us", "scale": 1e-6}
+    assert display_unit("MHz") == {"unit": "MHz", "scale": 1e6}
+    assert display_unit("") == {}
+    with pytest.raises(ValueError, match="furlong"):
+        display_unit("furlong")

@@ -10,10 +10,23 @@ import logging
 
 import numpy as np
 from artiq.experiment import HasEnvironment, TFloat, TInt32, rpc
+from artiq.language import units
 
 from ionlink.blocks._node import calib_key, check_node
 
 logger = logging.getLogger(__name__)
+
+
+def display_unit(unit: str) -> dict:
+    """``set_dataset`` keywords that show an SI value in ``unit`` ("us", "MHz", ...): the unit
+    and its scale, as ARTIQ's NumberValue derives it (set_dataset does not), so the dashboard
+    shows 12.5 us rather than 1.25e-05 labelled us. Empty for no unit."""
+    if not unit:
+        return {}
+    scale = getattr(units, unit, None)
+    if not isinstance(scale, float):
+        raise ValueError(f"unknown unit {unit!r}: use a name of artiq.language.units")
+    return {"unit": unit, "scale": scale}
 
 
 class CalibrationScan(HasEnvironment):
@@ -35,8 +48,7 @@ class CalibrationScan(HasEnvironment):
         """Publish the scan points ``x`` and the model; ``y`` starts as NaN."""
         self.x = np.asarray(x, dtype=float)
         self.y = np.full(self.x.size, np.nan)
-        kw = {"unit": unit} if unit else {}
-        self.set_dataset(self.prefix + "x", self.x, broadcast=True, **kw)
+        self.set_dataset(self.prefix + "x", self.x, broadcast=True, **display_unit(unit))
         self.set_dataset(self.prefix + "y", self.y.copy(), broadcast=True)
         self.set_dataset(self.prefix + "model", model, broadcast=True)
         if n_shots > 0:
@@ -75,8 +87,7 @@ class CalibrationScan(HasEnvironment):
     def accept(self, quantity: str, value: float, unit: str = "") -> None:
         """Store ``value`` as the persistent dataset ``calib.<quantity>_<node>``."""
         key = calib_key(quantity, self.node)
-        kw = {"unit": unit} if unit else {}
-        self.set_dataset(key, value, persist=True, **kw)
+        self.set_dataset(key, value, persist=True, **display_unit(unit))
         print(f"{key} = {value!r} stored")
         logger.info("%s = %r stored", key, value)
 

@@ -67,8 +67,8 @@ class FibreDelay(EnvExperiment):
             return
         offsets, result = fitted
         delay, error = result["t0"], result.errors["t0"]
-        self.set_dataset("fibre_delay.delay", delay, unit="us")
-        self.set_dataset("fibre_delay.delay_error", error, unit="ns")
+        self.set_dataset("fibre_delay.delay", delay, unit="us", scale=us)
+        self.set_dataset("fibre_delay.delay_error", error, unit="ns", scale=ns)
         if not error < self.max_error:
             scan.reject(f"delay {delay / us:.4f} us +- {error / ns:.2f} ns: error above "
                         f"{self.max_error / ns:.2f} ns")

@@ -130,8 +130,8 @@ class PhotonEfficiency(EnvExperiment):
         eta, eta_err, tau, tau_err = efficiencies(result)
         self.set_dataset("photon_efficiency.eta", eta)
         self.set_dataset("photon_efficiency.eta_error", eta_err)
-        self.set_dataset("photon_efficiency.generation_time", tau, unit="us")
-        self.set_dataset("photon_efficiency.generation_time_error", tau_err, unit="us")
+        self.set_dataset("photon_efficiency.generation_time", tau, unit="us", scale=us)
+        self.set_dataset("photon_efficiency.generation_time_error", tau_err, unit="us", scale=us)
         if not (eta > 0 and eta_err < self.max_relative_error * eta
                 and tau_err < self.max_relative_error * tau):
             scan.reject(f"eta {eta:.4f} +- {eta_err:.4f}, generation time {tau / us:.3f} +- "

@@ -79,9 +79,9 @@ class PhotonWavepacket(EnvExperiment):
             return
         offsets, result = fitted
         tau, error = result["tau"], result.errors["tau"]
-        self.set_dataset("photon_wavepacket.tau", tau, unit="us")
-        self.set_dataset("photon_wavepacket.tau_error", error, unit="us")
-        self.set_dataset("photon_wavepacket.onset", result["t0"], unit="us")
+        self.set_dataset("photon_wavepacket.tau", tau, unit="us", scale=us)
+        self.set_dataset("photon_wavepacket.tau_error", error, unit="us", scale=us)
+        self.set_dataset("photon_wavepacket.onset", result["t0"], unit="us", scale=us)
         if not error < self.max_relative_error * tau:
             scan.reject(f"wavepacket time {tau / us:.4f} +- {error / us:.4f} us too uncertain")
             return
