@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -200,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING - 10 * getattr(args, "verbose", 0),
                         format="%(levelname)s:%(name)s:%(message)s")
-    return args.func(args)
+    logging.captureWarnings(True)  # skipped-file warnings as one log line, not a traceback
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # the reader went away (``ionlink analyze ... | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
