@@ -265,3 +265,193 @@ def test_g2_of_independent_streams_is_one_and_peak_shows_correlation():
     expected = fraction * n0
     sigma = np.sqrt(n0 * fraction * (1 - fraction) + 2 * accidentals)
     assert abs(partners - expected) < 5 * sigma
+
+
+# -- correlation kernel: block, walk-back, parallel and edge paths ------------------------------
+def pair_reference(ts, det, click, start, binwidth, n_bins):
+    """Correlation histogram from every click/start pair found with searchsorted (no n^2 matrix,
+    independent of the kernel's flags and walk-back)."""
+    span = n_bins * binwidth
+    click_index = np.flatnonzero(det == click)
+    start_index = np.flatnonzero(det == start)
+    t_click, t_start = ts[click_index], ts[start_index]
+    lo = np.searchsorted(t_start, t_click - span // 2 - 1, side="left")
+    hi = np.searchsorted(t_start, t_click + span // 2 + 1, side="right")
+    per_click = hi - lo
+    owner = np.repeat(np.arange(len(t_click)), per_click)
+    partner = np.arange(per_click.sum()) - np.repeat(np.cumsum(per_click) - per_click, per_click)
+    partner += np.repeat(lo, per_click)
+    distinct = click_index[owner] != start_index[partner]
+    tau = t_click[owner][distinct] - t_start[partner][distinct]
+    index = (2 * tau + span) // (2 * binwidth)
+    return np.bincount(index[(index >= 0) & (index < n_bins)], minlength=n_bins)
+
+
+def dense_stream(seed, n, max_gap, channels=CHANNELS):
+    """n ordered tags with gaps 0..max_gap (many ties and clusters) on random channels."""
+    rng = np.random.default_rng(seed)
+    ts = rng.integers(-500, 500) + np.cumsum(rng.integers(0, max_gap + 1, n))
+    return ts.astype(np.int64), rng.choice(np.array(channels, dtype=np.uint8), n)
+
+
+def test_pair_reference_matches_brute_force():
+    ts, det = dense_stream(1, 300, 6)
+    for click, start, binwidth, n_bins in ((1, 0, 3, 7), (2, 2, 4, 5), (0, 3, 1, 1)):
+        np.testing.assert_array_equal(
+            pair_reference(ts, det, click, start, binwidth, n_bins),
+            brute_correlation(ts, det, click, start, binwidth, n_bins),
+        )
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(4200, 9000),
+    st.sampled_from([2, 8, 40, 400]),
+    st.sampled_from(CHANNELS),
+    st.sampled_from(CHANNELS),
+    st.integers(1, 9),
+    st.integers(1, 12),
+    st.integers(500, 5000),
+)
+def test_correlation_over_several_blocks_matches_reference(
+    seed, n, max_gap, click, start, binwidth, n_bins, chunk
+):
+    # streams longer than kernels.CORRELATION_BLOCK: sparse (single pairs with the previous
+    # tag) to dense (3+ earlier tags in range: walk-back), whole and chunked
+    ts, det = dense_stream(seed, n, max_gap)
+    expected = pair_reference(ts, det, click, start, binwidth, n_bins)
+    whole = correlation((ts, det), click, start, binwidth, n_bins, normalize=False)
+    np.testing.assert_array_equal(whole.counts, expected)
+    assert whole.n_click == int(np.sum(det == click))
+    assert whole.n_start == int(np.sum(det == start))
+    split = correlation((ts, det), click, start, binwidth, n_bins, chunk_tags=chunk)
+    np.testing.assert_array_equal(split.counts, expected)
+    assert (split.n_click, split.n_start) == (whole.n_click, whole.n_start)
+
+
+@pytest.mark.parametrize("n_segments", [1, 2, 3, 7])
+@pytest.mark.parametrize("click, start", [(1, 0), (0, 1), (2, 2)])
+def test_correlation_kernel_over_consecutive_ranges_matches_reference(n_segments, click, start):
+    # the threaded path: consecutive ranges of one buffer, each into its own histogram, looking
+    # back into the tags before its range
+    from analysis.timetags import kernels
+
+    ts, det = dense_stream(7, 30_000, 30)
+    binwidth, n_bins = 5, 21  # odd span 105: range [-52.5, 52.5)
+    expected = pair_reference(ts, det, click, start, binwidth, n_bins)
+    for first in (0, 1, 2, 5000):  # tags before ``first`` are look-back only
+        bounds = [first + (len(ts) - first) * k // n_segments for k in range(n_segments + 1)]
+        histogram = np.zeros(n_bins + 1, dtype=np.int64)
+        counts = np.zeros(2, dtype=np.int64)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            part = np.zeros(n_bins + 1, dtype=np.int64)
+            bad = kernels.correlation_histogram_range(
+                ts, det, lo, hi, click, start, binwidth, n_bins, part, counts
+            )
+            assert bad == -1
+            histogram += part
+        only_late = expected - pair_reference(ts[:first], det[:first], click, start, binwidth,
+                                              n_bins)
+        np.testing.assert_array_equal(histogram[:n_bins], only_late)
+        assert counts[0] == np.sum(det[first:] == click)
+        assert counts[1] == np.sum(det[first:] == start)
+
+
+def test_correlation_uses_threads_for_large_buffers(monkeypatch):
+    from analysis.timetags import algorithms
+
+    ts, det = dense_stream(3, 20_000, 50)
+    expected = pair_reference(ts, det, 1, 0, 10, 30)
+    monkeypatch.setattr(algorithms, "PARALLEL_MIN_TAGS", 1000)
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(algorithms, "_threads", lambda n=threads: n)
+        for chunk_tags in (None, 7000):
+            result = correlation((ts, det), 1, 0, 10, 30, chunk_tags=chunk_tags)
+            np.testing.assert_array_equal(result.counts, expected)
+            assert result.n_click == int(np.sum(det == 1))
+            assert result.n_start == int(np.sum(det == 0))
+
+
+@pytest.mark.parametrize("binwidth, n_bins", [(4, 5), (3, 5), (1, 1), (2, 1)])
+@pytest.mark.parametrize("between", [False, True])
+def test_correlation_range_edges(binwidth, n_bins, between):
+    # pairs at exactly -span/2 (first bin, included) and +span/2 (excluded), one unit inside
+    # and outside; ``between`` puts a third tag between the two (walk-back path)
+    span = n_bins * binwidth
+    for tau in sorted({-(span // 2) - 1, -(span // 2), -(-span // 2), span // 2,
+                       span // 2 + 1, -(span + 1) // 2, (span + 1) // 2}):
+        t_click = 1000 + tau
+        times, dets = [1000, t_click], [0, 1]
+        if between:
+            times.append((1000 + t_click) // 2)
+            dets.append(3)
+        order = np.argsort(times, kind="stable")
+        ts = np.array(times, dtype=np.int64)[order]
+        det = np.array(dets, dtype=np.uint8)[order]
+        expected = brute_correlation(ts, det, 1, 0, binwidth, n_bins)
+        inside = -span <= 2 * tau < span
+        assert expected.sum() == int(inside)
+        result = correlation((ts, det), 1, 0, binwidth, n_bins, normalize=False)
+        np.testing.assert_array_equal(result.counts, expected)
+        auto_det = np.where(det == 3, 3, 2).astype(np.uint8)
+        auto = correlation((ts, auto_det), 2, 2, binwidth, n_bins, normalize=False)
+        np.testing.assert_array_equal(auto.counts, brute_correlation(ts, auto_det, 2, 2,
+                                                                     binwidth, n_bins))
+
+
+@pytest.mark.parametrize("binwidth, n_bins", [(49, 6), (98, 5), (161, 3), (7, 4)])
+@pytest.mark.parametrize("middle_tag", [False, True])
+def test_correlation_bin_edges_are_exact(binwidth, n_bins, middle_tag):
+    # one isolated start/click pair per tau, at every bin edge and one unit either side (for
+    # binwidth 49, 98, 161 a plain float reciprocal puts exact multiples one bin too low)
+    span = n_bins * binwidth
+    edges = -(span // 2) + np.arange(n_bins + 1) * binwidth
+    taus = np.unique(np.concatenate([edges - 1, edges, edges + 1]))
+    times, dets = [], []
+    for m, tau in enumerate(taus):
+        base = 10 * span * (m + 1)
+        pair = [(base, 0), (base + int(tau), 1)]
+        if middle_tag:
+            pair.append((base + int(tau) // 2, 3))
+        for t, d in sorted(pair):
+            times.append(t)
+            dets.append(d)
+    ts, det = np.array(times, dtype=np.int64), np.array(dets, dtype=np.uint8)
+    expected = brute_correlation(ts, det, 1, 0, binwidth, n_bins)
+    np.testing.assert_array_equal(
+        correlation((ts, det), 1, 0, binwidth, n_bins, normalize=False).counts, expected
+    )
+    auto_det = np.where(det == 3, 3, 2).astype(np.uint8)
+    np.testing.assert_array_equal(
+        correlation((ts, auto_det), 2, 2, binwidth, n_bins, normalize=False).counts,
+        brute_correlation(ts, auto_det, 2, 2, binwidth, n_bins),
+    )
+
+
+def test_correlation_with_huge_bins_uses_exact_integer_bins():
+    # span >= 2**50: bins computed by integer division instead of the float reciprocal
+    ts, det = dense_stream(11, 5000, 3)
+    ts = ts * (1 << 40)
+    binwidth, n_bins = 1 << 48, 7
+    expected = brute_correlation(ts[:600], det[:600], 1, 2, binwidth, n_bins)
+    result = correlation((ts[:600], det[:600]), 1, 2, binwidth, n_bins, normalize=False)
+    np.testing.assert_array_equal(result.counts, expected)
+    np.testing.assert_array_equal(
+        correlation((ts, det), 1, 2, binwidth, n_bins, normalize=False).counts,
+        pair_reference(ts, det, 1, 2, binwidth, n_bins),
+    )
+
+
+@pytest.mark.parametrize("chunk_tags", [None, 3000])
+def test_unordered_tag_after_several_blocks_is_reported(chunk_tags, monkeypatch):
+    from analysis.timetags import algorithms
+
+    ts, det = dense_stream(5, 12_000, 10)
+    ts[9001] = ts[9000] - 1
+    with pytest.raises(UnorderedStreamError, match=f"tag 9001: {ts[9000]} then {ts[9001]}"):
+        correlation((ts, det), 1, 0, 4, 9, chunk_tags=chunk_tags)
+    monkeypatch.setattr(algorithms, "PARALLEL_MIN_TAGS", 1000)  # also from a later thread's range
+    monkeypatch.setattr(algorithms, "_threads", lambda: 3)
+    with pytest.raises(UnorderedStreamError, match="tag 9001"):
+        correlation((ts, det), 1, 0, 4, 9, chunk_tags=chunk_tags)

@@ -13,10 +13,13 @@ Channels are detector ids 0..255.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 from analysis.timetags import kernels
@@ -255,7 +258,7 @@ class CorrelationResult:
             counts * duration / (n_click * n_start * binwidth); 1 for uncorrelated Poisson
             streams. None unless normalisation was asked for; NaN if a channel has no tags
             or the duration is zero.
-        n_click, n_start: tags on each channel.
+        n_click, n_start: tags on each channel (counted with or without ``normalize``).
         duration: timestamp units, the duration used to normalise.
         binwidth: timestamp units.
         timestamps_unit: seconds per timestamp unit, if known.
@@ -269,6 +272,52 @@ class CorrelationResult:
     duration: float
     binwidth: int
     timestamps_unit: float | None
+
+
+PARALLEL_MIN_TAGS = 1 << 18  # tags per thread below which the correlation runs on one thread
+_POOL: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child makes its own
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _POOL:
+        _POOL.clear()
+        _POOL[pid] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                        thread_name_prefix="timetags")
+    return _POOL[pid]
+
+
+def _threads() -> int:
+    """Threads the correlation may use: numba's setting (NUMBA_NUM_THREADS, set_num_threads)."""
+    return numba.get_num_threads()
+
+
+def _correlation_kernel(ts, det, first, ch_click, ch_start, binwidth, n_bins, histogram,
+                        counts) -> int:
+    """Run the correlation kernel on the tags first.. of one buffer, split into consecutive
+    ranges on up to _threads() threads (the kernel releases the GIL; one thread below
+    2 * PARALLEL_MIN_TAGS tags). Returns the first disorder index or -1."""
+    length = len(ts) - first
+    segments = min(_threads(), length // PARALLEL_MIN_TAGS)
+    if segments < 2:
+        return int(kernels.correlation_histogram(
+            ts, det, first, ch_click, ch_start, binwidth, n_bins, histogram, counts))
+    bounds = [first + length * k // segments for k in range(segments + 1)]
+    parts = np.zeros((segments, len(histogram)), dtype=np.int64)
+    part_counts = np.zeros((segments, 2), dtype=np.int64)
+    futures = [
+        _thread_pool().submit(
+            kernels.correlation_histogram_range, ts, det, bounds[k], bounds[k + 1], ch_click,
+            ch_start, binwidth, n_bins, parts[k], part_counts[k])
+        for k in range(segments)
+    ]
+    bad = [int(future.result()) for future in futures]
+    for index in bad:  # ranges are in stream order: the first fault is the earliest
+        if index >= 0:
+            return index
+    histogram += parts.sum(axis=0)
+    counts += part_counts.sum(axis=0)
+    return -1
 
 
 def correlation(
@@ -298,6 +347,11 @@ def correlation(
     is ``g2`` here. The header gives ``getIndex`` only as "the time bins in ps" (int64); our
     ``tau`` are the bin centres of the half-open bins above.
 
+    One pass over the tags (which also counts the two channels and checks time order);
+    in-memory arrays are not copied. Buffers of at least 2 * PARALLEL_MIN_TAGS tags are split
+    into consecutive ranges processed on up to ``numba.get_num_threads()`` threads
+    (``NUMBA_NUM_THREADS`` / ``numba.set_num_threads``); the result does not depend on it.
+
     Args:
         stream: the tag stream.
         ch_click, ch_start: detector ids (Swabian's channel_1 and channel_2).
@@ -314,29 +368,27 @@ def correlation(
     n_bins = _integer(n_bins, "n_bins", 1)
     unit = stream_timestamps_unit(stream, timestamps_unit)
     half_range = -(-n_bins * binwidth // 2)  # ceil: the largest |tau| a pair can have
-    histogram = np.zeros(n_bins, dtype=np.int64)
-    channel_counts = np.zeros(256, dtype=np.int64)
+    histogram = np.zeros(n_bins + 1, dtype=np.int64)  # + the kernel's dump bin
+    channel_counts = np.zeros(2, dtype=np.int64)  # click, start tags (counted by the kernel)
     first_time = last_time = None
     position = 0  # stream index of the current chunk's first tag
     carry_ts, carry_det = EMPTY_TIMESTAMPS, EMPTY_DETECTORS
     for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags, check_order=False):
         ts, det, first = _join(carry_ts, carry_det, chunk_ts, chunk_det)
-        bad = kernels.correlation_histogram(
-            ts, det, first, ch_click, ch_start, binwidth, n_bins, histogram
-        )
+        bad = _correlation_kernel(ts, det, first, ch_click, ch_start, binwidth, n_bins,
+                                  histogram, channel_counts)
         _raise_if_unordered(ts, bad, position - first)
         if first_time is None:
             first_time = int(chunk_ts[0])
         last_time = int(chunk_ts[-1])
-        if normalize:
-            kernels.count_channels(chunk_det, channel_counts)
         position += len(chunk_ts)
         carry_ts, carry_det = _tail_from(ts, det, int(ts[-1]) - half_range)
+    histogram = histogram[:n_bins].copy()
     tau = (np.arange(n_bins) - n_bins / 2 + 0.5) * binwidth
     g2 = None
     duration_units = math.nan
-    n_click = int(channel_counts[ch_click])
-    n_start = int(channel_counts[ch_start])
+    n_click = int(channel_counts[0])
+    n_start = int(channel_counts[1])
     if normalize:
         if duration is not None:
             if unit is None:
