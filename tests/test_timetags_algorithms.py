@@ -16,6 +16,7 @@ from analysis.timetags import (
     counts_between_markers,
     generate_tags,
     heralded_events,
+    iter_heralded_events,
 )
 
 CHANNELS = (0, 1, 2, 3)
@@ -116,6 +117,30 @@ def test_heralded_events_match_brute_force(stream, window_start, width, signals)
     whole = heralded_events((ts, det), 0, signals, window_start, window_stop)
     np.testing.assert_array_equal(whole.counts, result.counts)
     np.testing.assert_array_equal(whole.first_times, result.first_times)
+
+
+def test_iter_heralded_events_streams_in_bounded_blocks():
+    """The per-chunk blocks are, concatenated, heralded_events' rows; no block holds more
+    heralds than its chunk (plus the carried tail) could complete; bad arguments are reported
+    before any chunk is read."""
+    ts, det = generate_tags(2e5, 0.05, channels=(0, 1, 2), seed=5, correlated_fraction=0.3,
+                            correlation_delay_s=2e-9, correlation_jitter_s=1e-10)
+    whole = heralded_events((ts, det), 0, (1, 2), -500, 3000)
+    blocks = list(iter_heralded_events((ts, det), 0, (1, 2), -500, 3000, chunk_tags=1000))
+    assert len(blocks) > 10
+    assert max(len(b.herald_times) for b in blocks) <= 1000
+    np.testing.assert_array_equal(np.concatenate([b.herald_times for b in blocks]),
+                                  whole.herald_times)
+    np.testing.assert_array_equal(np.concatenate([b.counts for b in blocks]), whole.counts)
+    np.testing.assert_array_equal(np.concatenate([b.first_times for b in blocks]),
+                                  whole.first_times)
+
+    def never_read():
+        raise AssertionError("stream read before the arguments were checked")
+        yield
+
+    with pytest.raises(ValueError, match="window_start"):
+        iter_heralded_events(never_read(), 0, 1, 10, 5)
 
 
 @given(chunked_streams(), st.integers(1, 6), st.integers(1, 12))

@@ -1,7 +1,8 @@
 """Detector time-tags: Photon-HDF5-compatible files, streaming analyses, synthetic streams.
 
 Main entry points: :class:`TimeTagWriter`, :class:`TimeTagReader` (``io``), the analyses in
-``algorithms`` (coincidences, heralded_events, correlation, arrival_histogram,
+``algorithms`` (coincidences, heralded_events / iter_heralded_events, correlation,
+arrival_histogram,
 counts_between_markers, count_rates) and :func:`generate_tags` (``synthetic``).
 """
 
@@ -14,6 +15,7 @@ from analysis.timetags.algorithms import (
     count_rates,
     counts_between_markers,
     heralded_events,
+    iter_heralded_events,
 )
 from analysis.timetags.io import COMPRESSIONS, TimeTagReader, TimeTagWriter
 from analysis.timetags.stream import UnorderedStreamError
@@ -33,4 +35,5 @@ __all__ = [
     "counts_between_markers",
     "generate_tags",
     "heralded_events",
+    "iter_heralded_events",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "count_rates",
     "counts_between_markers",
     "heralded_events",
+    "iter_heralded_events",
 ]
 
 INT64_MIN = int(np.iinfo(np.int64).min)
@@ -193,7 +194,22 @@ def heralded_events(
         window_start, window_stop: window bounds relative to the herald, timestamp units,
             ``window_start < window_stop`` (either may be negative).
         chunk_tags: block size when reading a file or splitting in-memory arrays.
+
+    The result holds one row per herald; for more heralds than fit in memory use
+    :func:`iter_heralded_events`, which yields the same rows chunk by chunk.
     """
+    blocks = list(iter_heralded_events(stream, herald_ch, signal_chs, window_start,
+                                       window_stop, chunk_tags=chunk_tags))
+    signals = _signal_channels(herald_ch, signal_chs)
+    if not blocks:
+        return HeraldedEvents(EMPTY_TIMESTAMPS.copy(), np.empty((0, len(signals)), np.int64),
+                              np.empty((0, len(signals)), np.int64), signals)
+    return HeraldedEvents(np.concatenate([b.herald_times for b in blocks]),
+                          np.concatenate([b.counts for b in blocks]),
+                          np.concatenate([b.first_times for b in blocks]), signals)
+
+
+def _signal_channels(herald_ch: Any, signal_chs: Any) -> tuple[int, ...]:
     herald_ch = _channel(herald_ch, "herald_ch")
     signals = [signal_chs] if isinstance(signal_chs, (int, np.integer)) else list(signal_chs)
     signals = [_channel(s, "signal_chs") for s in signals]
@@ -201,16 +217,37 @@ def heralded_events(
         raise ValueError(f"signal_chs must be distinct detector ids, got {signal_chs!r}")
     if herald_ch in signals:
         raise ValueError(f"herald_ch {herald_ch} is also a signal channel")
+    return tuple(signals)
+
+
+def iter_heralded_events(
+    stream: Any,
+    herald_ch: int,
+    signal_chs: int | Sequence[int],
+    window_start: int,
+    window_stop: int,
+    *,
+    chunk_tags: int | None = None,
+) -> Iterator[HeraldedEvents]:
+    """:func:`heralded_events` in bounded memory: yields, per chunk of the stream, the
+    heralds whose windows that chunk completes (in time order; none are repeated or
+    skipped), so a file with more heralds than fit in memory can be reduced as it is read.
+    Arguments as for :func:`heralded_events`; they are checked before the first chunk."""
+    signals = _signal_channels(herald_ch, signal_chs)
+    herald_ch = _channel(herald_ch, "herald_ch")
     window_start = _integer(window_start, "window_start")
     window_stop = _integer(window_stop, "window_stop")
     if window_start >= window_stop:
         raise ValueError(f"window_start ({window_start}) must be < window_stop ({window_stop})")
     signal_index = np.full(256, -1, dtype=np.int64)
-    signal_index[signals] = np.arange(len(signals))
+    signal_index[list(signals)] = np.arange(len(signals))
+    return _heralded_blocks(stream, herald_ch, signals, signal_index, window_start,
+                            window_stop, chunk_tags)
+
+
+def _heralded_blocks(stream, herald_ch, signals, signal_index, window_start, window_stop,
+                     chunk_tags) -> Iterator[HeraldedEvents]:
     n_signal = len(signals)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    carry_ts, carry_det = EMPTY_TIMESTAMPS, EMPTY_DETECTORS
-    pending = 0
 
     def evaluate(ts, det, first, final):
         n_heralds = int(np.count_nonzero(det[first:] == herald_ch))
@@ -221,12 +258,16 @@ def heralded_events(
             ts, det, first, herald_ch, signal_index, window_start, window_stop, final,
             out_herald, out_counts, out_first,
         )
-        parts.append((out_herald[:done], out_counts[:done], out_first[:done]))
-        return int(next_herald)
+        block = HeraldedEvents(out_herald[:done], out_counts[:done], out_first[:done], signals)
+        return block, int(next_herald)
 
+    carry_ts, carry_det = EMPTY_TIMESTAMPS, EMPTY_DETECTORS
+    pending = 0
     for chunk_ts, chunk_det in iter_stream_chunks(stream, chunk_tags):
         ts, det, _ = _join(carry_ts, carry_det, chunk_ts, chunk_det)
-        next_herald = evaluate(ts, det, pending, final=False)
+        block, next_herald = evaluate(ts, det, pending, final=False)
+        if len(block.herald_times):
+            yield block
         reference = int(ts[next_herald]) if next_herald < len(ts) else int(ts[-1])
         threshold = min(reference, reference + window_start)
         keep_from = int(np.searchsorted(ts, max(threshold, INT64_MIN), side="left"))
@@ -234,16 +275,9 @@ def heralded_events(
         carry_ts, carry_det = ts[keep_from:].copy(), det[keep_from:].copy()
         pending = next_herald - keep_from
     if pending < len(carry_ts):
-        evaluate(carry_ts, carry_det, pending, final=True)
-    if parts:
-        herald_times = np.concatenate([p[0] for p in parts])
-        counts = np.concatenate([p[1] for p in parts])
-        first_times = np.concatenate([p[2] for p in parts])
-    else:
-        herald_times = EMPTY_TIMESTAMPS.copy()
-        counts = np.empty((0, n_signal), dtype=np.int64)
-        first_times = np.empty((0, n_signal), dtype=np.int64)
-    return HeraldedEvents(herald_times, counts, first_times, tuple(signals))
+        block, _ = evaluate(carry_ts, carry_det, pending, final=True)
+        if len(block.herald_times):
+            yield block
 
 
 # -- correlation --------------------------------------------------------------------------------
