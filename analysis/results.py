@@ -18,7 +18,6 @@ Each dataset may carry the attributes ``unit``, ``scale`` and ``precision``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -194,17 +193,17 @@ class ResultsFile:
         self.arguments: dict[str, Any] = dict(expid.get("arguments") or {})
 
     def _decode_expid(self, text: Any) -> dict[str, Any]:
-        """/expid as a dict: JSON (ionlink runner) or PYON (ARTIQ master, sipyco.pyon)."""
+        """/expid as a dict: JSON (ionlink runner) or PYON v1/v2 (ARTIQ master, sipyco.pyon).
+        Always decoded as PYON, which reads plain JSON too: v2 is JSON text whose
+        ``{"__jsonclass__": ...}`` objects (tuples, arrays, ...) json.loads would leave as
+        dicts."""
         if not isinstance(text, str):
             raise MalformedFileError(f"{self.path}: /expid is not a string")
         try:
-            expid = json.loads(text)
-        except ValueError:
-            try:
-                expid = pyon.decode(text)
-            except pyon.PyonError as error:
-                raise MalformedFileError(
-                    f"{self.path}: /expid is neither JSON nor PYON: {error}") from error
+            expid = pyon.decode(text)
+        except pyon.PyonError as error:
+            raise MalformedFileError(
+                f"{self.path}: /expid is neither JSON nor PYON: {error}") from error
         if not isinstance(expid, dict):
             raise MalformedFileError(f"{self.path}: /expid is not a dictionary")
         return expid

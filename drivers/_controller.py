@@ -1,6 +1,7 @@
 """Plumbing shared by the ionlink controllers (time tagger, wavemeter): serving a driver
-with sipyco, parsing a device_db entry's command line for the runner's in-process
-simulated controller, and resolving device_db aliases."""
+with sipyco and parsing a device_db entry's command line for the runner's in-process
+simulated controller. (device_db aliases resolve with
+:func:`ionlink.runner.devices.resolve_alias`.)"""
 
 from __future__ import annotations
 
@@ -39,18 +40,3 @@ def parse_command(desc: dict, name: str,
     fields.setdefault("bind", "::1")
     command = desc["command"].format(name=name, **fields)
     return get_argparser().parse_args(shlex.split(command)[1:])
-
-
-def resolve_alias(ddb: dict, name: str, error: type[Exception], what: str) -> str:
-    """Follow device_db aliases from ``name`` to a device entry's key; raises ``error``
-    on an alias loop or when the entry does not exist (``what`` names the device's role
-    in that message)."""
-    seen = [name]
-    while isinstance(ddb.get(name), str):
-        name = ddb[name]
-        if name in seen:
-            raise error(f"alias loop resolving {seen[0]!r}: {seen}")
-        seen.append(name)
-    if name not in ddb:
-        raise error(f"{what} {seen[0]!r} is not in the device database")
-    return name

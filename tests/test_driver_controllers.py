@@ -158,13 +158,32 @@ def test_rpc_annotations_are_listable_by_real_sipyco(cls):
 
 
 def test_resolve_alias_follows_aliases_and_names_the_bad_entry():
-    from drivers._controller import resolve_alias
+    # the one resolver, shared by the device manager and the simulated controllers
+    from ionlink.runner.devices import DeviceError, resolve_alias
 
-    ddb = {"det": "ttl_in", "ttl_in": {"type": "local"}, "loop_a": "loop_b",
-           "loop_b": "loop_a", "dangling": "nowhere"}
+    ddb = {"det": "det_b", "det_b": "ttl_in", "ttl_in": {"type": "local"},
+           "loop_a": "loop_b", "loop_b": "loop_a", "self": "self",
+           "dangling": "via", "via": "nowhere"}
     assert resolve_alias(ddb, "det", KeyError, "device") == "ttl_in"
     assert resolve_alias(ddb, "ttl_in", KeyError, "device") == "ttl_in"
-    with pytest.raises(ValueError, match="alias loop resolving 'loop_a'"):
+    with pytest.raises(ValueError,
+                       match="alias loop resolving 'loop_a' .device.: loop_a -> loop_b -> loop_a"):
         resolve_alias(ddb, "loop_a", ValueError, "device")
-    with pytest.raises(ValueError, match="tagger channel 'dangling' is not in the device"):
+    with pytest.raises(ValueError, match="'self' .device.: self -> self"):
+        resolve_alias(ddb, "self", ValueError, "device")
+    with pytest.raises(ValueError, match="tagger channel 'dangling' is not in the device database "
+                                         r"\(alias dangling -> via -> nowhere: 'nowhere' has no"):
         resolve_alias(ddb, "dangling", ValueError, "tagger channel")
+    with pytest.raises(DeviceError, match="^device 'absent' is not in the device database$"):
+        resolve_alias(ddb, "absent")
+
+
+def test_wavemeter_resolver_names_the_actuator_and_its_alias_chain():
+    from drivers.wavemeter.config import ConfigError
+    from drivers.wavemeter.simulation import resolver
+
+    resolve = resolver({"piezo": "dac_x", "dac_x": {"type": "local"}, "bad": "gone"})
+    assert resolve("piezo") == "dac_x"
+    with pytest.raises(ConfigError, match="actuator device 'bad' is not in the device "
+                                          r"database \(alias bad -> gone: 'gone' has no entry\)"):
+        resolve("bad")

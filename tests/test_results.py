@@ -243,7 +243,7 @@ def test_pyon_round_trip_of_plain_values():
 
     value = {"a": [1, -2.5, "x"], "b": (True, None), (1, 2): {"c": b"\x00\x01"}}
     assert pyon.decode(repr(value)) == value
-    with pytest.raises(pyon.PyonError, match="unknown PYON name"):
+    with pytest.raises(pyon.PyonError, match=r"unknown name 'os' in PYON .*\(line 1, column 7\)"):
         pyon.decode("{'a': os}")
 
 
@@ -259,6 +259,83 @@ def test_expid_written_by_the_ionlink_runner_encoder_is_decoded():
     np.testing.assert_array_equal(args["freqs"], value["arguments"]["freqs"])
     assert args["n"] == 3 and args["empty"] == set() and args["t"] == (1e-6,)
     assert args["c"] == 0.5 - 1j and args["nested"] == [{"a": None, "b": float("inf")}]
+
+
+# PYON v2 (sipyco.pyon since 2025, ARTIQ master): JSON with {"__jsonclass__": [name, args]},
+# spelled here as sipyco's registry encodes each type (tuple -> [data], set -> [[items]],
+# OrderedDict/dict -> [[[k, v], ...]], nparray -> [shape, dtype.str, base64 text], ...).
+PYON_V2_EXPID = (
+    '{"arguments":{"freqs":{"__jsonclass__":["nparray",[[3],"<f8",'
+    '"AAAAAAAA8D8AAAAAAAAAQAAAAAAAAAhA"]]},'
+    '"t":{"__jsonclass__":["npscalar",["<i4","BwAAAA=="]]},'
+    '"ok":{"__jsonclass__":["npscalar",["|b1","AQ=="]]},'
+    '"window":{"__jsonclass__":["tuple",[[1e-09,-Infinity]]]},'
+    '"z":{"__jsonclass__":["complex",[1.0,-2.0]]},'
+    '"raw":{"__jsonclass__":["bytes",["AAE="]]},'
+    '"tags":{"__jsonclass__":["set",[[1,2]]]},'
+    '"s":{"__jsonclass__":["slice",[1,5,null]]},'
+    '"frac":{"__jsonclass__":["Fraction",[1,3]]},'
+    '"od":{"__jsonclass__":["OrderedDict",[[["a",1],["b",[2,3.5]]]]]},'
+    '"keyed":{"__jsonclass__":["dict",[[[{"__jsonclass__":["tuple",[[1,2]]]},"x"]]]]},'
+    '"bad":NaN,"smile":"\\ud83d\\ude00\\u00e9"},\n'
+    '    "class_name":"Heralding"}')
+
+
+def test_pyon_v2_as_artiq_master_writes_it_is_decoded():
+    from fractions import Fraction
+
+    from analysis import pyon
+
+    expid = pyon.decode(PYON_V2_EXPID)
+    args = expid["arguments"]
+    assert expid["class_name"] == "Heralding"
+    np.testing.assert_array_equal(args["freqs"], [1.0, 2.0, 3.0])
+    assert args["t"] == 7 and args["t"].dtype == np.int32 and args["ok"] is np.True_
+    assert args["window"] == (1e-9, -np.inf) and args["z"] == 1 - 2j
+    assert args["raw"] == b"\x00\x01" and args["tags"] == {1, 2}
+    assert args["s"] == slice(1, 5, None) and args["frac"] == Fraction(1, 3)
+    assert type(args["od"]).__name__ == "OrderedDict"
+    assert list(args["od"].items()) == [("a", 1), ("b", [2, 3.5])]
+    assert args["keyed"] == {(1, 2): "x"} and np.isnan(args["bad"])
+    assert args["smile"] == "\U0001F600\u00e9"  # JSON's surrogate pair joined
+
+
+@pytest.mark.parametrize("text, message", [
+    # where: line and column in the text as given, and the offending line quoted
+    ('{\n    "a": 1,\n    "b": os\n}',
+     """unknown name 'os' in PYON '    "b": os' .line 3, column 10."""),
+    ("\n\n  [1, x]", r"unknown name 'x' in PYON '  \[1, x\]' .line 3, column 7."),
+    ('["\u00e9\u00e9", x]', r"unknown name 'x' .* .line 1, column 8."),
+    ("[" + "1, " * 40 + "oops]",
+     r"unknown name 'oops' in PYON '\.\.\. 1, 1, .*oops\]' .line 1, column 122."),
+    ('{\n "a": [1,\n}', r"malformed PYON '}': .* .line 3, column 1."),
+    # what: every bad input is a PYONDecodeError, never a stray TypeError/ZeroDivisionError
+    ("Fraction(1, 0)", r"invalid Fraction\(...\): ZeroDivisionError: .*column 1"),
+    ("{[1], 2}", "invalid dict key or set element: unhashable type: 'list'"),
+    ("[" * 3000 + "]" * 3000, "nested too deeply|too many nested|malformed PYON"),
+    ('npscalar("<i4", b"AQAAAAIAAAA=")', "npscalar data must hold exactly one value, not 2"),
+    ('nparray((2, ), "O", b"")', "object arrays are not allowed"),
+    ('{"__jsonclass__": ["eval", ["1"]]}', "unknown __jsonclass__ type 'eval'"),
+    ('{"__jsonclass__": "tuple"}', r"'__jsonclass__' must hold \[name, \[arguments\]\]"),
+    ('{"__jsonclass__": ["complex", ["1", 2]]}', r"invalid complex.*TypeError: complex parts"),
+    (b"[1, \xff]", "PYON bytes are not UTF-8"),
+    ("  \n ", "the text is empty"),
+])
+def test_pyon_errors_name_what_is_wrong_and_where(text, message):
+    from analysis import pyon
+    from analysis.errors import AnalysisError
+
+    with pytest.raises(pyon.PYONDecodeError, match=message) as raised:
+        pyon.decode(text)
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, AnalysisError)
+
+
+def test_pyon_reads_utf8_bytes_json_and_python_literals():
+    from analysis import pyon
+
+    assert pyon.decode(b'{"a": [NaN, -Infinity, null, true]}')["a"][1:] == [-np.inf, None, True]
+    assert pyon.decode("(None, True, False)") == (None, True, False)
+    assert pyon.decode('"\\u00e9\\ud83d"') == "\u00e9\ud83d"  # a lone surrogate stays
 
 
 def test_datasets_are_read_only_when_used(tmp_path, monkeypatch):
@@ -298,3 +375,16 @@ def test_corrupt_dataset_is_reported_when_read_naming_file_and_dataset(tmp_path)
         with pytest.raises(MalformedFileError, match="cannot read datasets/counts") as info:
             results.datasets["counts"]
     assert path.name in str(info.value)
+
+
+def test_pyon_v2_expid_of_an_artiq_master_file_is_decoded(tmp_path):
+    """A results file whose /expid is PYON v2 (JSON text with __jsonclass__ objects) gives
+    the arguments' real types, not the raw JSON objects json.loads would leave."""
+    path = write_results_file(tmp_path, rid=6)
+    with h5py.File(path, "a") as f:
+        del f["expid"]
+        f["expid"] = PYON_V2_EXPID
+    with load(path) as results:
+        args = results.arguments
+    assert args["window"] == (1e-9, -np.inf) and args["tags"] == {1, 2}
+    np.testing.assert_array_equal(args["freqs"], [1.0, 2.0, 3.0])

@@ -42,6 +42,7 @@ from ionlink.runner.scheduler import RunQueue, SimScheduler
 
 @pytest.mark.parametrize("value", [
     None, True, False, 0, -7, 2.5, 1e-300, 1 + 2j, "text \"q\" \\ \n", b"\x00ab",
+    "nul \x00 tab \t esc \x1b \u00e9 \U0001F600",
     (), (1,), (1, "a"), [1, [2.0]], {1, 2}, set(), {"a": 1, (1, 2): [None]},
     slice(1, None, 2), Fraction(2, 3), OrderedDict([("x", 1), ("y", 2)]),
 ])
@@ -83,6 +84,16 @@ def test_pyon_reads_json_and_sipyco_text():
 def test_pyon_malformed_input_gives_clear_error(text, message):
     with pytest.raises(pyon.PYONDecodeError, match=message):
         pyon.decode(text)
+
+
+def test_pyon_has_one_decoder_shared_with_analysis_and_the_sipyco_stand_in():
+    from analysis import pyon as analysis_pyon
+    from ionlink.sipyco_api import pyon as sipyco_pyon
+
+    assert pyon.decode is analysis_pyon.decode is sipyco_pyon.decode
+    assert pyon.PYONDecodeError is analysis_pyon.PYONDecodeError is sipyco_pyon.PYONDecodeError
+    assert issubclass(pyon.PYONDecodeError, ValueError)
+    assert pyon.encode("a\x00b") == '"a\\u0000b"'  # a raw NUL would not parse
 
 
 def test_pyon_refuses_unknown_objects():

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from drivers._controller import parse_command, resolve_alias
+from drivers._controller import parse_command
 from drivers.timetagger import measurements
 from drivers.timetagger.backend import DeviceUnplugged
 from drivers.timetagger.channels import ChannelError, check_physical
@@ -236,6 +236,7 @@ def controller_factory(device_manager: Any, desc: dict) -> Any:
     """
     from drivers.timetagger.aqctl_timetagger import get_argparser
     from drivers.timetagger.driver import TimeTaggerDriver
+    from ionlink.runner.devices import resolve_alias
 
     args = parse_command(desc, "timetagger", get_argparser)
     ddb = device_manager.get_device_db()

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from drivers._controller import parse_command, resolve_alias
+from drivers._controller import parse_command
 from drivers.timetagger.simulation import RunClock, WallClock, session_world
 from drivers.wavemeter.config import ActuatorSpec, ConfigError, parse_laser
+from ionlink.runner.devices import resolve_alias
 from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
 
 ERR_NO_SIGNAL = "no signal"

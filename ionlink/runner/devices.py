@@ -45,20 +45,30 @@ def load_device_db(path: str | Path) -> dict:
     return ddb
 
 
-def resolve_alias(ddb: dict, name: str) -> str:
-    """Follow alias entries (string values) to the key of a real device entry."""
-    seen = [name]
+def resolve_alias(ddb: dict, name: str, error: type[Exception] = DeviceError,
+                  what: str = "device") -> str:
+    """Follow alias entries (string values) from ``name`` to the key of a real device entry.
+
+    The one alias resolver of ionlink: the device manager and the simulated controllers
+    (``drivers``) use it. Raises ``error`` (a class taking one message) when ``name`` or an
+    entry an alias points to is missing, or when the aliases loop; the message names
+    ``name`` as ``what`` (the device's role, e.g. ``"tagger channel device"``) and the whole
+    alias chain.
+    """
+    chain = [name]
     while True:
-        if name not in ddb:
-            via = " (via {})".format(" -> ".join(seen[:-1])) if len(seen) > 1 else ""
-            raise DeviceError(f"device '{name}' is not in the device database{via}")
-        desc = ddb[name]
+        key = chain[-1]
+        if key not in ddb:
+            via = (f" (alias {' -> '.join(chain)}: {key!r} has no entry)"
+                   if len(chain) > 1 else "")
+            raise error(f"{what} {name!r} is not in the device database{via}")
+        desc = ddb[key]
         if not isinstance(desc, str):
-            return name
-        if desc in seen:
-            raise DeviceError("device alias loop: " + " -> ".join(seen + [desc]))
-        seen.append(desc)
-        name = desc
+            return key
+        if desc in chain:
+            raise error(f"alias loop resolving {name!r} ({what}): "
+                        + " -> ".join(chain + [desc]))
+        chain.append(desc)
 
 
 def simulated_module_name(module: str) -> str:

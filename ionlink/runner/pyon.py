@@ -7,10 +7,10 @@ PYON keys, ``slice(...)``, ``Fraction(n, d)``, ``OrderedDict([...])``, NumPy arr
 ``nparray(shape, dtype_str, b"<base64>")`` and NumPy scalars as
 ``npscalar(dtype_str, b"<base64>")``.
 
-:func:`decode` reads all of that, plain JSON, and Python literals (``None``, ``True``) —
-safely: the text is parsed with :mod:`ast` and only literal nodes and the few known
-constructors are accepted; nothing is evaluated. Malformed text raises
-:class:`PYONDecodeError` naming what is wrong.
+:func:`decode` and :class:`PYONDecodeError` are ``analysis.pyon``'s (the one PYON
+decoder, re-exported here): it reads all of that, PYON v2 (sipyco's JSON with
+``__jsonclass__``), plain JSON and Python literals, safely, without ``eval``, and names what
+is wrong and where in malformed text.
 
 Two deliberate differences from sipyco: an empty set encodes as ``set()`` (sipyco writes
 ``{}``, which reads back as a dict) and ``numpy.bool_`` encodes as ``true``/``false``
@@ -19,7 +19,6 @@ Two deliberate differences from sipyco: an empty set encodes as ``set()`` (sipyc
 
 from __future__ import annotations
 
-import ast
 import base64
 import os
 import tempfile
@@ -30,17 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from analysis.pyon import PYONDecodeError, decode
+
 __all__ = ["PYONDecodeError", "decode", "encode", "load_file", "store_file"]
-
-
-class PYONDecodeError(ValueError):
-    """Text that is not valid PYON."""
 
 
 # ---------------------------------------------------------------------------------------
 # Encoding
 
-_STRING_ESCAPES = {ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r"}
+# Other control characters as \uXXXX (as json.dumps writes them): a raw NUL is not Python.
+_STRING_ESCAPES = {**{c: f"\\u{c:04x}" for c in range(0x20)},
+                   ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r",
+                   ord("\t"): "\\t"}
 
 _NUMPY_SCALAR_TYPES = (np.int8, np.int16, np.int32, np.int64,
                        np.uint8, np.uint16, np.uint32, np.uint64,
@@ -122,145 +122,6 @@ class _Encoder:
             x = np.ascontiguousarray(x)
         data = base64.b64encode(x.tobytes()).decode()
         return f'nparray({self._tuple(tuple(x.shape), 0)}, "{x.dtype.str}", b"{data}")'
-
-
-# ---------------------------------------------------------------------------------------
-# Decoding
-
-_NAMED_CONSTANTS = {"null": None, "true": True, "false": False,
-                    "inf": float("inf"), "nan": float("nan")}
-
-
-def decode(text: str) -> Any:
-    """Parse a PYON (or JSON, or Python-literal) string and return the object it describes.
-
-    Raises PYONDecodeError for malformed text or for any construct that is not a literal
-    or one of ``nparray``, ``npscalar``, ``slice``, ``Fraction``, ``OrderedDict``, ``set``.
-    """
-    if not isinstance(text, str):
-        raise PYONDecodeError(f"PYON input must be a str, not {type(text).__name__}")
-    if not text.strip():
-        raise PYONDecodeError("malformed PYON: the text is empty")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise PYONDecodeError(f"malformed PYON {_clip(text)}: {e.msg} "
-                              f"(line {e.lineno}, column {e.offset})") from None
-    except (ValueError, MemoryError, RecursionError) as e:
-        raise PYONDecodeError(f"malformed PYON {_clip(text)}: {e}") from None
-    try:
-        return _Decoder(text).value(tree.body)
-    except RecursionError:
-        raise PYONDecodeError(f"PYON {_clip(text)} is nested too deeply") from None
-    except TypeError as e:  # an unhashable dict key or set element
-        raise PYONDecodeError(f"invalid PYON {_clip(text)}: {e}") from None
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-class _Decoder:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def fail(self, node: ast.AST, what: str) -> PYONDecodeError:
-        where = f"line {getattr(node, 'lineno', '?')}, column " \
-                f"{getattr(node, 'col_offset', -1) + 1}"
-        return PYONDecodeError(f"{what} in PYON {_clip(self.text)} ({where})")
-
-    def value(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant):
-            if node.value is Ellipsis:
-                raise self.fail(node, "'...' is not allowed")
-            return node.value
-        if isinstance(node, ast.Name):
-            if node.id in _NAMED_CONSTANTS:
-                return _NAMED_CONSTANTS[node.id]
-            raise self.fail(node, f"unknown name '{node.id}'")
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            operand = self.number(node.operand)
-            return -operand if isinstance(node.op, ast.USub) else +operand
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-            return self.complex_literal(node)
-        if isinstance(node, ast.Tuple):
-            return tuple(self.value(e) for e in node.elts)
-        if isinstance(node, ast.List):
-            return [self.value(e) for e in node.elts]
-        if isinstance(node, ast.Set):
-            return {self.value(e) for e in node.elts}
-        if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
-                raise self.fail(node, "'**' unpacking is not allowed")
-            pairs = zip(node.keys, node.values, strict=True)
-            return {self.value(k): self.value(v) for k, v in pairs}
-        if isinstance(node, ast.Call):
-            return self.call(node)
-        raise self.fail(node, f"unsupported construct '{type(node).__name__}'")
-
-    def number(self, node: ast.AST) -> int | float | complex:
-        result = self.value(node)
-        if type(result) not in (int, float, complex):
-            raise self.fail(node, "a sign may only precede a number")
-        return result
-
-    def complex_literal(self, node: ast.BinOp) -> complex:
-        real = self.number(node.left)
-        imag = self.value(node.right)
-        if type(real) not in (int, float) or type(imag) is not complex or imag.real != 0:
-            raise self.fail(node, "arithmetic is not allowed (only complex literals a+bj)")
-        return real + imag if isinstance(node.op, ast.Add) else real - imag
-
-    def call(self, node: ast.Call) -> Any:
-        if not isinstance(node.func, ast.Name):
-            raise self.fail(node, "only calls to known constructors are allowed")
-        name = node.func.id
-        if name not in _CONSTRUCTORS:
-            raise self.fail(node, f"unknown constructor '{name}'")
-        if node.keywords:
-            raise self.fail(node, f"keyword arguments to {name}() are not allowed")
-        args = [self.value(a) for a in node.args]
-        try:
-            if name == "nparray":
-                return _make_nparray(*args)
-            if name == "npscalar":
-                return _make_npscalar(*args)
-            if name == "slice":
-                return slice(*args)
-            if name == "Fraction":
-                return Fraction(*args)
-            if name == "OrderedDict":
-                return OrderedDict(*args)
-            if name == "set":
-                return set(*args)
-        except (TypeError, ValueError, ZeroDivisionError) as e:
-            raise self.fail(node, f"invalid {name}(...): {e}") from None
-        raise AssertionError(f"constructor {name} listed but not handled")
-
-
-_CONSTRUCTORS = ("nparray", "npscalar", "slice", "Fraction", "OrderedDict", "set")
-
-
-def _base64_payload(data: str | bytes) -> bytes:
-    if not isinstance(data, (str, bytes)):
-        raise TypeError(f"data must be base64 text, not {type(data).__name__}")
-    return base64.b64decode(data, validate=True)
-
-
-def _make_nparray(shape, dtype, data) -> np.ndarray:
-    if np.dtype(dtype).hasobject:
-        raise ValueError("object arrays are not allowed")
-    flat = np.frombuffer(_base64_payload(data), dtype=np.dtype(dtype))
-    return flat.copy().reshape(shape)
-
-
-def _make_npscalar(dtype, data) -> np.generic:
-    if np.dtype(dtype).hasobject:
-        raise ValueError("object scalars are not allowed")
-    values = np.frombuffer(_base64_payload(data), dtype=np.dtype(dtype))
-    if values.size != 1:
-        raise ValueError("npscalar data must hold exactly one number")
-    return values[0]
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""PYON (v1) encoding as sipyco writes it: ionlink's implementation, under sipyco's names."""
+"""PYON under sipyco's names: ionlink's encoder (v1, as ``sipyco.pyon_v1`` writes it) and
+its one decoder (``analysis.pyon``: v1, v2 ``__jsonclass__`` JSON, plain JSON), which
+reads what real sipyco of either generation writes. (A sipyco v2 peer cannot read v1.)"""
 
 from ionlink.runner.pyon import PYONDecodeError, decode, encode, load_file, store_file
 
