@@ -184,10 +184,19 @@ def analyze_results(results) -> dict:
     return sections
 
 
-def analyze_timetags(path) -> dict:
-    """Tag counts and mean rates per detector of a Photon-HDF5 file (bounded memory)."""
+PAIR_CHANNELS = 4  # coincidences are counted between the busiest few detectors (one pass each)
+
+
+def analyze_timetags(path, coincidence_window_s: float = 1e-9) -> dict:
+    """Tag counts and mean rates per detector of a Photon-HDF5 file, and coincidences
+    within +-coincidence_window_s between each pair of the PAIR_CHANNELS busiest detectors,
+    with the number expected from uncorrelated (Poisson) streams and their ratio (the
+    normalised coincidence rate, g2 averaged over the window). Bounded memory."""
+    from analysis.timetags import coincidences
     from analysis.timetags.io import TimeTagReader
 
+    if not (np.isfinite(coincidence_window_s) and coincidence_window_s >= 0):
+        raise ValueError(f"coincidence window must be >= 0 s, got {coincidence_window_s!r}")
     with TimeTagReader(path) as reader:
         counts = np.zeros(256, dtype=np.int64)
         first = last = None
@@ -208,8 +217,23 @@ def analyze_timetags(path) -> dict:
                 "tags": c,
                 "rate_hz": c / duration if duration else None,
                 "rate_stderr_hz": np.sqrt(c) / duration if duration else None}
+        window = int(round(coincidence_window_s / unit))
+        busiest = sorted(np.flatnonzero(counts), key=lambda c: -counts[c])[:PAIR_CHANNELS]
+        pairs = {}
+        for i, a in enumerate(sorted(busiest)):
+            for b in sorted(busiest)[i + 1:]:
+                found = coincidences(reader, int(a), int(b), window)
+                # |dt| <= window takes 2 window + 1 integer values of dt
+                expected = (counts[a] * counts[b] * (2 * window + 1) * unit / duration
+                            if duration else None)
+                pair = {"coincidences": int(found), "accidental_expected": expected}
+                if expected:
+                    pair["ratio"] = found / expected
+                    pair["ratio_stderr"] = np.sqrt(max(found, 1)) / expected
+                pairs[f"{int(a)}-{int(b)}"] = pair
         return {"timetags": {"n_tags": reader.n_tags, "timestamps_unit_s": unit,
-                             "duration_s": duration, "channels": channels}}
+                             "duration_s": duration, "coincidence_window_s": window * unit,
+                             "channels": channels, "pairs": pairs}}
 
 
 # ----------------------------------------------------------------------------- plots

@@ -125,6 +125,8 @@ def _register_analyze(subparsers) -> None:
                         help="results directory searched for a rid (default ./results)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--plots", type=Path, metavar="DIR", help="write PNG plots into DIR")
+    parser.add_argument("--window-s", type=float, default=1e-9,
+                        help="time tags: coincidence half-window in seconds (default 1e-9)")
     parser.set_defaults(func=run_analyze)
 
 
@@ -154,7 +156,7 @@ def run_analyze(args) -> int:
             if not path.is_file():
                 return _fail("analyze", f"no such file: {path}")
             if _is_photon_hdf5(path):
-                sections = analyze.analyze_timetags(path)
+                sections = analyze.analyze_timetags(path, args.window_s)
                 plots = (analyze.write_timetag_plots(path, args.plots)
                          if args.plots is not None else [])
                 if args.json:
@@ -162,11 +164,19 @@ def run_analyze(args) -> int:
                                  "plots": [str(p) for p in plots]})
                 else:
                     _print_sections(f"{path}: Photon-HDF5 time tags", {"timetags": {
-                        k: v for k, v in sections["timetags"].items() if k != "channels"}})
+                        k: v for k, v in sections["timetags"].items()
+                        if k not in ("channels", "pairs")}})
                     for channel, numbers in sections["timetags"]["channels"].items():
                         print(f"  detector {channel}: {numbers['tags']} tags, rate "
                               f"{_format(numbers['rate_hz'])} +- "
                               f"{_format(numbers['rate_stderr_hz'])} Hz")
+                    for pair, numbers in sections["timetags"]["pairs"].items():
+                        line = (f"  detectors {pair}: {numbers['coincidences']} coincidences, "
+                                f"{_format(numbers['accidental_expected'])} accidental")
+                        if "ratio" in numbers:
+                            line += (f", ratio {_format(numbers['ratio'])} +- "
+                                     f"{_format(numbers['ratio_stderr'])}")
+                        print(line)
                     for plot in plots:
                         print(f"plot: {plot}")
                 return EXIT_OK

@@ -272,3 +272,31 @@ def test_analyze_bell_with_anti_correlated_key_rounds_keeps_chsh(tmp_path, capsy
     assert abs(bell["chsh"] - 0.95 * 2 * np.sqrt(2)) < 5 * bell["chsh_stderr"]
     assert abs(bell["qber"] - 0.98) < 5 * np.sqrt(0.02 * 0.98 / bell["key_rounds"])
     assert bell["asymptotic_key_rate"] == 0.0 and "QBER > 1/2" in bell["note"]
+
+
+def test_analyze_photon_hdf5_coincidences_against_accidentals(tmp_path, capsys):
+    """Detectors 0 and 1 share correlated photons (20 % of channel 0's tags again on 1, 2 ns
+    later): their coincidences in +-5 ns far exceed the accidentals; 0 and 2 are independent
+    Poisson streams: the ratio is 1 within 5 standard errors."""
+    from analysis.timetags import TimeTagWriter, generate_tags
+
+    timestamps, detectors = generate_tags(2e5, 0.2, channels=(0, 1, 2), seed=9,
+                                          correlated_fraction=0.2, correlation_delay_s=2e-9,
+                                          correlation_jitter_s=1e-10)
+    path = tmp_path / "tags.h5"
+    with TimeTagWriter(path, 1e-12) as writer:
+        writer.append(timestamps, detectors)
+    assert _run(["analyze", str(path), "--json", "--window-s", "5e-9"]) == 0
+    tags = json.loads(capsys.readouterr().out)["timetags"]
+    assert tags["coincidence_window_s"] == pytest.approx(5e-9)
+    correlated, independent = tags["pairs"]["0-1"], tags["pairs"]["0-2"]
+    assert correlated["ratio"] > 50
+    assert abs(independent["ratio"] - 1) < 5 * independent["ratio_stderr"]
+    # brute force for the independent pair
+    t0, t2 = timestamps[detectors == 0], timestamps[detectors == 2]
+    lo = np.searchsorted(t2, t0 - 5000, side="left")
+    hi = np.searchsorted(t2, t0 + 5000, side="right")
+    assert independent["coincidences"] == int(np.sum(hi - lo))
+    assert _run(["analyze", str(path), "--window-s", "5e-9"]) == 0
+    assert "detectors 0-1:" in capsys.readouterr().out
+    assert _run(["analyze", str(path), "--window-s", "-1"]) == 2
