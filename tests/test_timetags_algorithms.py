@@ -16,6 +16,7 @@ from analysis.timetags import (
     counts_between_markers,
     generate_tags,
     heralded_events,
+    iter_counts_between_markers,
     iter_heralded_events,
 )
 
@@ -141,6 +142,20 @@ def test_iter_heralded_events_streams_in_bounded_blocks():
 
     with pytest.raises(ValueError, match="window_start"):
         iter_heralded_events(never_read(), 0, 1, 10, 5)
+
+
+def test_iter_counts_between_markers_streams_in_blocks():
+    """Blocks concatenate to counts_between_markers' rows, each row paired with the marker
+    opening its interval; arguments are checked before any chunk is read."""
+    ts, det = generate_tags([1e5, 3e5, 2e5], 0.05, channels=(0, 1, 2), seed=6)
+    whole = counts_between_markers((ts, det), 0, (1, 2))
+    blocks = list(iter_counts_between_markers((ts, det), 0, (1, 2), chunk_tags=777))
+    assert len(blocks) > 10
+    np.testing.assert_array_equal(np.concatenate([b.counts for b in blocks]), whole.counts)
+    np.testing.assert_array_equal(np.concatenate([b.marker_times for b in blocks]),
+                                  whole.marker_times[:-1])
+    with pytest.raises(ValueError, match="marker_ch"):
+        iter_counts_between_markers(iter(()), 1, (1, 2))
 
 
 @given(chunked_streams(), st.integers(1, 6), st.integers(1, 12))

@@ -15,6 +15,7 @@ from analysis.timetags.algorithms import (
     count_rates,
     counts_between_markers,
     heralded_events,
+    iter_counts_between_markers,
     iter_heralded_events,
 )
 from analysis.timetags.io import COMPRESSIONS, TimeTagReader, TimeTagWriter
@@ -35,5 +36,6 @@ __all__ = [
     "counts_between_markers",
     "generate_tags",
     "heralded_events",
+    "iter_counts_between_markers",
     "iter_heralded_events",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "count_rates",
     "counts_between_markers",
     "heralded_events",
+    "iter_counts_between_markers",
     "iter_heralded_events",
 ]
 
@@ -513,31 +514,68 @@ def counts_between_markers(
 ) -> MarkerCounts:
     """Count tags on ``channels`` between consecutive tags of ``marker_ch`` (stream order).
 
-    Tags before the first marker and after the last one are not counted.
+    Tags before the first marker and after the last one are not counted. The result holds
+    one row per marker; for more markers than fit in memory use
+    :func:`iter_counts_between_markers`.
     """
+    channels = _counted_channels(marker_ch, channels)
+    rows, markers = [], []
+    for counts, chunk_markers in _marker_blocks(stream, _channel(marker_ch, "marker_ch"),
+                                                channels, chunk_tags):
+        rows.append(counts)
+        markers.append(chunk_markers)
+    counts = np.concatenate(rows) if rows else np.empty((0, len(channels)), dtype=np.int64)
+    marker_times = np.concatenate(markers) if markers else EMPTY_TIMESTAMPS.copy()
+    return MarkerCounts(counts, marker_times, channels)
+
+
+def iter_counts_between_markers(
+    stream: Any, marker_ch: int, channels: Sequence[int], *, chunk_tags: int | None = None
+) -> Iterator[MarkerCounts]:
+    """:func:`counts_between_markers` in bounded memory: yields, per chunk of the stream, the
+    intervals that chunk closes, as a MarkerCounts whose ``marker_times`` are the markers
+    opening those intervals (one per row). Concatenated, the rows are those of
+    counts_between_markers. Arguments are checked before the first chunk is read."""
+    channels = _counted_channels(marker_ch, channels)
+    marker_ch = _channel(marker_ch, "marker_ch")
+
+    def blocks() -> Iterator[MarkerCounts]:
+        previous = None  # the marker opening the interval still being counted
+        for counts, chunk_markers in _marker_blocks(stream, marker_ch, channels, chunk_tags):
+            if not len(chunk_markers):
+                continue
+            opening = (chunk_markers[:-1] if previous is None
+                       else np.concatenate(([previous], chunk_markers[:-1])))
+            previous = chunk_markers[-1]
+            if len(counts):
+                yield MarkerCounts(counts, opening, channels)
+
+    return blocks()
+
+
+def _counted_channels(marker_ch: Any, channels: Any) -> tuple[int, ...]:
     marker_ch = _channel(marker_ch, "marker_ch")
     channels = [_channel(c, "channels") for c in channels]
     if not channels or len(set(channels)) != len(channels):
         raise ValueError(f"channels must be distinct detector ids, got {channels!r}")
     if marker_ch in channels:
         raise ValueError(f"marker_ch {marker_ch} is also a counted channel")
+    return tuple(channels)
+
+
+def _marker_blocks(stream, marker_ch, channels, chunk_tags):
+    """Per chunk: (rows of the intervals the chunk closes, the chunk's marker times)."""
     channel_index = np.full(256, -1, dtype=np.int64)
-    channel_index[channels] = np.arange(len(channels))
+    channel_index[list(channels)] = np.arange(len(channels))
     current = np.zeros(len(channels), dtype=np.int64)
     has_marker = False
-    rows, markers = [], []
     for ts, det in iter_stream_chunks(stream, chunk_tags):
-        is_marker = det == marker_ch
-        chunk_markers = ts[is_marker]
+        chunk_markers = ts[det == marker_ch]
         out_rows = np.empty((len(chunk_markers), len(channels)), dtype=np.int64)
         stored, has_marker = kernels.marker_counts_update(
             det, marker_ch, channel_index, current, has_marker, out_rows
         )
-        rows.append(out_rows[:stored])
-        markers.append(chunk_markers)
-    counts = np.concatenate(rows) if rows else np.empty((0, len(channels)), dtype=np.int64)
-    marker_times = np.concatenate(markers) if markers else EMPTY_TIMESTAMPS.copy()
-    return MarkerCounts(counts, marker_times, tuple(channels))
+        yield out_rows[:stored], chunk_markers
 
 
 # -- count rates --------------------------------------------------------------------------------
