@@ -100,7 +100,9 @@ def analyze_heralding(datasets) -> dict:
 
 
 def analyze_bell(datasets) -> dict:
-    """CHSH S from test rounds, QBER from key rounds and the asymptotic DI-QKD rate."""
+    """CHSH S from test rounds, QBER from key rounds, the asymptotic DI-QKD rate and the
+    finite-size key of these rounds (analysis.qkd.finite_key_length, designed for the
+    observed S and Q; the surplus, negative while there is no key, says how far off)."""
     x, y, a, b = (_array(datasets, k) for k in schemas.BELL_ROUNDS)
     sizes = {k: v.size for k, v in zip(schemas.BELL_ROUNDS, (x, y, a, b), strict=True)}
     if len(set(sizes.values())) != 1:
@@ -127,6 +129,13 @@ def analyze_bell(datasets) -> dict:
         s = min(max(result.value, 0.0), qkd.TSIRELSON)
         if out["qber"] <= 0.5:
             out["asymptotic_key_rate"] = qkd.asymptotic_key_rate(s, out["qber"])
+            if np.any(test):
+                # the key these rounds would give under the protocol of Nadlinger et al.
+                # (2022) designed for the observed S and Q (eps_sound 1e-10)
+                finite = qkd.finite_key_length(int(x.size), float(np.mean(test)), s,
+                                               out["qber"])
+                out["finite_key_bits"] = finite.key_length
+                out["finite_key_surplus_bits"] = finite.surplus_bits
         else:  # the protocol's key is a = b: anti-correlated rounds give no key
             out["asymptotic_key_rate"] = 0.0
             out["note"] = ("QBER > 1/2: key rounds anti-correlated where the protocol expects "
