@@ -9,6 +9,7 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from artiq.coredevice.exceptions import RTIOUnderflow
 
@@ -310,3 +311,160 @@ def test_rf_switch_batches_equal_single_events(seed):
         t0 += rng.choice([200, 1000, 5000])
     assert worlds[0][2].outputs == worlds[1][2].outputs
     assert worlds[1][2].batches > 0        # the batch path was taken
+
+
+# -- compiled playback programs of the virtual node (ionlink.node.playback) -------------
+
+
+def _bench_fingerprint(monkeypatch, seed: int, attempts: int, programs: bool,
+                       fused: bool = True) -> tuple:
+    """The bench's heralding loop (DMA batches on) with the node's playback programs on
+    or off (off: every playback through ``_switch_level``)."""
+    from ionlink.node import network, playback
+    from ionlink.sim import session
+
+    bench_node = _bench()
+    monkeypatch.setattr(playback, "FUSED", fused)
+    if not programs:
+        monkeypatch.setattr(network, "compile_program", lambda net, steps: None)
+    start = session.start
+    captured = {}
+
+    def start_traced(world=None, **kw):
+        engine = start(world=world, **{**kw, "trace": True})
+        captured.update(net=world, engine=engine)
+        return engine
+
+    monkeypatch.setattr(session, "start", start_traced)
+    result = bench_node.run(attempts, seed=seed)
+    monkeypatch.undo()
+    return _fingerprint(captured["net"], captured["engine"], result)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_playback_programs_equal_switch_by_switch(monkeypatch, seed):
+    """Programs (fused and step by step, photons in light form) give the same clicks,
+    ion states and random streams as ``_switch_level`` step by step."""
+    runs = [_bench_fingerprint(monkeypatch, seed, 500, programs, fused)
+            for programs, fused in ((False, True), (True, True), (True, False))]
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0][0] > 0          # heralds: the light record was built into a batch
+
+
+@pytest.mark.parametrize("scheme", ["single_photon", "two_photon"])
+def test_programs_are_used_and_follow_laser_changes(monkeypatch, scheme):
+    """Playbacks run as programs; a DDS or attenuation change of a switched laser, a 729
+    pulse (phonon-number draws while heating) and a 393 pulse area change between
+    playbacks give the same result as single events (programs recompiled or skipped),
+    for both photon-generation schemes."""
+    import math
+
+    from ionlink.node import VirtualNetwork, playback
+    from ionlink.node.config import load_node_config
+    from ionlink.node.wiring import NODES, example_device_db
+    from ionlink.sim.world import PHASE_MODE_TRACKING, DDSState
+
+    config = None
+    if scheme == "two_photon":      # alpha 0.3 per 300 ns pulse: many clicks
+        config = load_node_config().replace(
+            protocol={"scheme": "two_photon", "time_bin_separation_s": 2e-6},
+            laser_393={"generation_time_constant_s": -300e-9 / math.log(0.7)})
+
+    used = []
+    real = playback.run_program
+
+    def counting(net, program, t0, light=False):
+        drawing = any(ion.n_shot is not None for ion in net.ions)    # step by step
+        used.append((real(net, program, t0, light), drawing))
+        return used[-1][0]
+
+    monkeypatch.setattr("ionlink.node.network.run_program", counting)
+    db = example_device_db()
+    nets = [VirtualNetwork(db, config, seed=21) for _ in range(2)]
+    dev = nets[0].wiring.devices
+    sw = {f"dds_{laser}_{node}": key for key, targets in nets[0].wiring.switch.items()
+          for node, laser in targets}
+
+    def dds(amplitude: float) -> DDSState:
+        return DDSState(80e6, 0.0, amplitude, PHASE_MODE_TRACKING, 0)
+
+    for net in nets:
+        for n in NODES:
+            for la in ("854", "866", "393"):
+                net.output(0, dev[f"dds_{la}_{n}"], "dds", dds(1.0))
+            net.output(0, dev[f"dds_729_{n}"], "dds",
+                       DDSState(net.transition_729_dds_hz(NODES.index(n), 0.0), 0.0, 1.0,
+                                PHASE_MODE_TRACKING, 0))
+    attempt = tuple(
+        [(0, sw[f"dds_{la}_{n}"], "level", 1) for n in NODES for la in ("854", "866")]
+        + [(3000, sw[f"dds_{la}_{n}"], "level", 0) for n in NODES for la in ("854", "866")]
+        + [(4000, sw[f"dds_393_{n}"], "level", 1) for n in NODES]
+        + [(4300, sw[f"dds_393_{n}"], "level", 0) for n in NODES])
+    rng = random.Random(2)
+    t = 10_000
+    for k in range(300):
+        singles = []
+        if k % 40 == 13:     # a 729 pulse: the ions leave the population form
+            singles += [(t - 5000, sw["dds_729_a"], "level", 1),
+                        (t - 4000, sw["dds_729_a"], "level", 0)]
+        if k % 30 == 7:
+            node, laser = rng.choice(NODES), rng.choice(("393", "854"))
+            key = dev[f"dds_{laser}_{node}"]
+            singles.append((t - 100, key, "dds", dds(rng.choice([0.5, 0.8, 1.0]))))
+        if k % 50 == 21:
+            singles.append((t - 100, dev[f"dds_393_{rng.choice(NODES)}"], "att_db",
+                            rng.choice([0.0, 3.0])))
+        for batch, net in zip((False, True), nets, strict=True):
+            for event in singles:
+                net.output(*event)
+            if batch:
+                net.output_batch(t, attempt)
+            else:
+                for rel, device, attr, value in attempt:
+                    net.output(t + rel, device, attr, value)
+            for det in (0, 1):
+                net.input_edges(f"det_station_{det}", t + 5000, t + 9000)
+        t += 20_000
+    for net in nets:
+        net.flush()
+    fps = [([c.tolist() for rec in net._station_records for c in rec._chunks],
+            None if net._pops is None else [p.tolist() for p in net._pops],
+            None if net._rho is None else net._rho.tolist(),
+            net._rng.bit_generator.state, [(ion.nbar, ion.n_shot, ion.noise_lag_s,
+                                           ion.area_393, ion.t_mu) for ion in net.ions],
+            [(las.level, las.f, las.is_on) for las in net._all_lasers]) for net in nets]
+    assert fps[0] == fps[1]
+    assert any(fps[0][0])
+    # mostly programs (not while the 729 pulse left the joint state), with and without
+    # phonon-number draws
+    assert 200 < sum(ok for ok, _ in used) == len(used) < 300
+    assert any(drawing for _, drawing in used) and not all(drawing for _, drawing in used)
+
+
+def test_elided_transfers_end_in_s():
+    """Where ``_elision_applies`` allows it, the skipped transfers and the quench give S
+    exactly (the result the program sets), for random posteriors and gaps."""
+    from ionlink.node import VirtualNetwork
+    from ionlink.node.ion import S
+    from ionlink.node.playback import SNAP_MARGIN, _elision_applies
+    from ionlink.node.wiring import example_device_db
+
+    net = VirtualNetwork(example_device_db())
+    quench = net._transfer(net._quench_rate, net._repump_rate, 3e-6)
+    assert quench[S].min() >= 1 - SNAP_MARGIN
+    rng = np.random.default_rng(4)
+    checked = 0
+    for _ in range(300):
+        p = rng.dirichlet([5.0, 1.0, 0.5, 0.5]) * rng.choice([1.0, 1e-3, 1e-5])
+        p[S] = 1.0 - p[1:].sum()
+        gap = float(rng.choice([1e-7, 5e-5, 1e-3, 0.1]))
+        if not _elision_applies(p, gap, False, 1e-6):
+            continue
+        checked += 1
+        v = net._transfer(0.0, 0.0, gap).dot(p)
+        v = net._transfer(0.0, 0.0, 1e-6).dot(v)
+        v = quench.dot(v)
+        assert 1.0 - v[S] <= net._snap_floor
+    assert checked > 200
+    assert not _elision_applies(np.array([1.0 - 1e-9, 1e-9, 0.0, 0.0]), 1e-5, False, 0.0)
+    assert not _elision_applies(np.array([0.9, 0.1, 0.0, 0.0]), 0.6, False, 0.0)

@@ -96,7 +96,8 @@ class ClickRecord:
         k = int(np.searchsorted(self._buf, lam_end, side="left"))
         pos = self._buf[self._pos:k]
         times = a + np.floor((pos - self._lam) / rate_hz * 1e9).astype(np.int64)
-        np.clip(times, a, b - 1, out=times)
+        np.maximum(times, a, out=times)     # (np.clip, without its dtype checks)
+        np.minimum(times, b - 1, out=times)
         self._pos = k
         self._lam = lam_end
         self._next = float(self._buf[k])
@@ -119,6 +120,16 @@ class ClickRecord:
         """
         t0 = self.final_until
         if until <= t0:
+            return
+        if not segments and not self._pending and (
+                self.dark_rate_hz <= 0 or self._lam + self.dark_rate_hz * (until - t0) * 1e-9
+                <= self._next):
+            # nothing in [t0, until) (``_arrivals`` would find no click): only the horizon
+            if self.dark_rate_hz > 0:
+                self._lam += self.dark_rate_hz * (until - t0) * 1e-9
+            self.final_until = until
+            if until - self.retention_mu > self.kept_from:
+                self._prune()
             return
         parts = []
         dark = self.dark_rate_hz

@@ -84,9 +84,11 @@ class Drift:
         t = max(t_s, 0.0)
         x = t / self.step_s
         i = int(x)
-        self._extend(i)
-        frac = x - i
         g = self._grid_list
+        if i + 1 >= len(g):
+            self._extend(i)
+            g = self._grid_list
+        frac = x - i
         walk = g[i] * (1 - frac) + g[i + 1] * frac
         return float(walk + self.amplitude * math.sin(self.omega * t + self.phase))
 

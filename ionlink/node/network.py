@@ -34,6 +34,12 @@ only when needed: the emission phases (from a snapshot of the phase state at emi
 dephasing noise of an ion while its photon is in flight (logged on the batch; for an attempt
 decided as "no click" its time joins the noise lag: the noise is Markov, one step over the
 sum has the same law) and the fibre phase noise (advanced only for attempts with clicks).
+A playback replayed with unchanged laser settings runs as a program compiled once per laser
+state (:mod:`ionlink.node.playback`: the same steps and draws, with population transfers a
+later quench makes irrelevant skipped); when its photons are resolved right after it, the
+emissions stay a light record and a :class:`PhotonBatch` is built only for an outcome with
+clicks (``_resolve_light``). Identical playback tuples (the engine sends one per fine
+phase) share one compiled ``_Playback``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,14 @@ from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import Drift, OrnsteinUhlenbeck
 from ionlink.node.ion import LEVELS, D, E, S
 from ionlink.node.photons import PhotonBatch, outcome_kraus, sample_wavepacket
+from ionlink.node.playback import (
+    Program,
+    compile_program,
+    laser_key,
+    program_rates,
+    run_program,
+    switched_lasers,
+)
 from ionlink.node.wiring import NODES, build_wiring
 from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
 
@@ -104,7 +118,7 @@ def _no_click_map(branches: list, rho: np.ndarray, eta: float) -> np.ndarray:
 class _Playback:
     """World events of one DMA trace (``output_batch``), sorted once by (time, submission)."""
 
-    __slots__ = ("events", "steps", "first", "last", "resolved")
+    __slots__ = ("events", "steps", "first", "last", "resolved", "switched", "programs")
 
     def __init__(self, events: tuple[tuple[int, str, str, Any], ...]):
         self.events = events
@@ -113,6 +127,9 @@ class _Playback:
         self.first = self.steps[0][0]
         self.last = self.steps[-1][0]
         self.resolved = None    # steps with the network's targets (``_run_playback``)
+        self.switched: tuple = ()  # the lasers it switches (set with ``resolved``)
+        #: laser key -> compiled program or None (:mod:`ionlink.node.playback`)
+        self.programs: dict[tuple, Program | None] = {}
 
 
 class _NoEmission:
@@ -155,7 +172,7 @@ class _Laser:
     """State of one AOM channel: RF switch, DDS profile, attenuation, phase accumulator."""
 
     __slots__ = ("level", "dds", "att_db", "acc_turns", "acc_t_mu", "f", "is_on",
-                 "_gain_att", "_gain")
+                 "_gain_att", "_gain", "epoch")
 
     def __init__(self) -> None:
         self.level = 0
@@ -168,6 +185,8 @@ class _Laser:
         self.is_on = False
         self._gain_att = 0.0
         self._gain = 1.0
+        #: counts changes of the DDS profile or attenuation (``VirtualNetwork._process``)
+        self.epoch = 0
 
     def update(self) -> None:
         """Recompute the cached field after a change of level, profile or attenuation."""
@@ -288,10 +307,14 @@ class VirtualNetwork:
         self._rho: np.ndarray | None = None
         self._pops: list[np.ndarray] | None = [_level(S), _level(S)]
         self._batch: PhotonBatch | None = None
+        # the emissions of a playback program resolved right after it, in light form
+        # (ionlink.node.playback.run_program; None otherwise)
+        self._light: tuple | None = None
         self._events: list[tuple[int, int, str, str, Any]] = []
         self._seq = 0
         # DMA playbacks buffered as one item (t, seq, None, _Playback, t0), see output_batch
-        self._playback_plans: dict[int, _Playback] = {}
+        self._playback_plans: dict[int, tuple[tuple, _Playback]] = {}
+        self._playbacks_by_events: dict[tuple, _Playback] = {}
         self._pending_playbacks = 0
         self._make_records(seqs[6], record_retention_s)
         self._heating_rate = cfg.motion.heating_rate_quanta_per_s
@@ -311,6 +334,15 @@ class VirtualNetwork:
         self._rates: dict[tuple, ionmod.RateMatrix] = {}
         self._transfers: dict[tuple, np.ndarray] = {}
         self._switch_cache: dict[tuple, tuple] = {}
+        # compiled playback programs (ionlink.node.playback): the lasers and the
+        # constants of the inlined evolution
+        self._all_lasers = tuple(las for ion in self.ions for las in ion.laser_list)
+        self._laser_changes = 0     # laser changes outside programs
+        self._last_program: tuple | None = None     # (playback, program, changes then)
+        self._level_s = _level(S)
+        self._level_s_list = self._level_s.tolist()
+        self._snap_floor = SNAP_FLOOR
+        self._phase_sync_mu = PHASE_SYNC_MU
 
     # ----------------------------------------------------------------- state
     @property
@@ -534,11 +566,20 @@ class VirtualNetwork:
             for rel, device, attr, value in events:
                 output(t0_mu + rel, device, attr, value)
             return
-        plan = self._playback_plans.get(id(events))
-        if plan is None or plan.events is not events:
+        entry = self._playback_plans.get(id(events))
+        if entry is None or entry[0] is not events:
             if len(self._playback_plans) > 64:
                 self._playback_plans.clear()
-            plan = self._playback_plans[id(events)] = _Playback(events)
+                self._playbacks_by_events.clear()
+            # one _Playback per content: the engine sends one tuple per fine phase
+            try:
+                plan = self._playbacks_by_events.get(events)
+            except TypeError:       # an unhashable value: no sharing
+                plan = _Playback(events)
+            if plan is None:
+                plan = self._playbacks_by_events[events] = _Playback(events)
+            entry = self._playback_plans[id(events)] = (events, plan)
+        plan = entry[1]
         self._events.append((t0_mu + plan.first, self._seq, None, plan, t0_mu))
         self._seq += len(events)
         self._pending_playbacks += 1
@@ -567,8 +608,9 @@ class VirtualNetwork:
             events[:] = [e for e in events if e is not None]
             events.sort()
 
-    def _run_playback(self, plan: _Playback, t0: int) -> None:
-        """Process a playback's events (as ``_process`` would, switch targets resolved)."""
+    def _run_playback(self, plan: _Playback, t0: int, light: bool = False) -> None:
+        """Process a playback's events (as ``_process`` would, switch targets resolved).
+        ``light``: its photons are resolved right after it (see ``run_program``)."""
         steps = plan.resolved
         if steps is None:
             # consecutive switch events at one time become one list of changes (the
@@ -582,6 +624,24 @@ class VirtualNetwork:
                 else:
                     merged.append((rel, changes, device, attr, value))
             steps = plan.resolved = tuple(merged)
+            plan.switched = switched_lasers(steps)
+        if self._pops is not None and self._batch is None:
+            last = self._last_program
+            if last is not None and last[0] is plan and last[2] == self._laser_changes \
+                    and last[1].cyclic and last[1].rates == program_rates(self):
+                program = last[1]   # the same playback again, no laser touched since
+            else:
+                key = laser_key(self, plan.switched)
+                programs = plan.programs
+                if key in programs:
+                    program = programs[key]
+                else:
+                    if len(programs) > 16:
+                        programs.clear()
+                    program = programs[key] = compile_program(self, steps)
+            if program is not None and run_program(self, program, t0, light):
+                self._last_program = (plan, program, self._laser_changes)
+                return
         switch = self._switch_level
         for rel, changes, device, attr, value in steps:
             if changes is None:
@@ -607,6 +667,7 @@ class VirtualNetwork:
         """RF switches set at ``t``: ``changes`` = ``(ion, laser, _Laser, level)`` each, in
         order. Each ion is advanced to ``t`` first (``_advance``, its classical branches
         inlined with the same arithmetic), a 393 pulse that ends emits."""
+        self._laser_changes += 1
         ions = self.ions
         heating = self._heating_rate
         for i, laser, las, value in changes:
@@ -699,6 +760,16 @@ class VirtualNetwork:
         """Process buffered events with timestamps before ``t_mu`` (all if None) and resolve
         photon batches emitted before it."""
         events = self._events
+        if len(events) == 1 and events[0][2] is None and t_mu is not None and \
+                events[0][4] + events[0][3].last < t_mu:
+            # the usual case: one playback, all of it before t_mu
+            _, _, _, plan, t0 = events[0]
+            self._events = []
+            self._pending_playbacks -= 1
+            self._run_playback(plan, t0, True)
+            if self._light is not None:
+                self._resolve_light()
+            events = ()
         if events:
             events.sort()
             if self._pending_playbacks:
@@ -708,12 +779,16 @@ class VirtualNetwork:
             else:
                 cut = bisect.bisect_left(events, (t_mu,))
                 todo, self._events = events[:cut], events[cut:]
-            for t, _, device, attr, value in todo:
+            last = len(todo) - 1
+            for k, (t, _, device, attr, value) in enumerate(todo):
                 if device is None:
                     self._pending_playbacks -= 1
-                    self._run_playback(attr, value)
+                    # the last item: its photons are resolved right below
+                    self._run_playback(attr, value, k == last)
                 else:
                     self._process(t, device, attr, value)
+            if self._light is not None:
+                self._resolve_light()
         if self._batch is not None and (
                 t_mu is None or self._batch.first_emission_mu() < t_mu):
             self._resolve_batch()
@@ -732,10 +807,15 @@ class VirtualNetwork:
                 return
             i, laser, las = target
             self._advance(i, t)
+            self._laser_changes += 1
             was_on = las.on
             if attr == "dds":
+                if value != las.dds:
+                    las.epoch += 1
                 las.set_dds(t, value)
             else:
+                if float(value) != las.att_db:
+                    las.epoch += 1
                 las.att_db = float(value)
             las.update()
             self._after_change(i, laser, was_on, las.on, t)
@@ -1030,18 +1110,30 @@ class VirtualNetwork:
 
     # ----------------------------------------------------------------- photons
     def _emit(self, i: int, t: int) -> None:
+        """The 393 pulse of ion ``i`` ends at ``t``: its photon joins the batch."""
+        emission = self._emission(i, t)
+        if emission is not None:
+            self._log_emission(i, t, *emission)
+
+    def _emission(self, i: int, t: int) -> tuple[float, tuple] | None:
+        """``(alpha, snapshot)`` of the emission of ion ``i`` at ``t`` (None: alpha is 0);
+        resets the pulse area. The snapshot is the 729 laser's and the atom's phase state
+        (see ``_emission_phase``)."""
         ion = self.ions[i]
         alpha = 1 - math.exp(-ion.area_393 / self.cfg.laser_393.generation_time_constant_s)
         ion.area_393 = 0.0
         if alpha <= 0:
-            return
+            return None
+        las = ion.lasers["729"]
+        return alpha, (i, t, las.dds, las.acc_turns, las.acc_t_mu, ion.atom_phase_turns,
+                       ion.atom_phase_e_turns, ion.phase_t_mu)
+
+    def _log_emission(self, i: int, t: int, alpha: float, snap: tuple) -> None:
+        """Add an emission (``_emission``) to the photon batch, starting one if needed."""
         # the photon-generation lasers are phase-locked to the node's 729 laser carrier, so
         # the heralded coherence is referenced to it (programmed phase offsets excluded)
         k0 = _NoEmission(alpha)
         proto = self.cfg.protocol
-        las = ion.lasers["729"]
-        snap = (i, t, las.dds, las.acc_turns, las.acc_t_mu, ion.atom_phase_turns,
-                ion.atom_phase_e_turns, ion.phase_t_mu)
         phase_of = self._emission_phase
         if proto.scheme == "two_photon":
             # bichromatic Raman: S -> D + H photon or S -> E + V photon; V leaves the node
@@ -1103,26 +1195,93 @@ class VirtualNetwork:
         if batch.pops is not None and batch.monomial:
             # classical product state, photon generation and phases only: the no-click
             # populations follow from the generation probabilities
-            pops = batch.no_click_lists(eta)
-            p_none = [sum(v) for v in pops]     # (numpy's order for 4 elements)
-            if self._rng.random() < p_none[0] * p_none[1]:
-                self._pops = [np.array([x / p if x > 0.0 else 0.0 for x in v])
-                              for v, p in zip(pops, p_none, strict=True)]
+            va, vb = batch.no_click_lists(eta)
+            na, nb = sum(va), sum(vb)           # (numpy's order for 4 elements)
+            if self._rng.random() < na * nb:
+                self._pops = [np.array([x / na if x > 0.0 else 0.0 for x in va]),
+                              np.array([x / nb if x > 0.0 else 0.0 for x in vb])]
                 self._rho = None
-                self._drop_noise(ions[0])
-                self._drop_noise(ions[1])
-                self._finish_batch(batch, None)
+                for ion in ions:
+                    if ion.noise_pending:
+                        self._drop_noise(ion)
+                deferred = batch.deferred_s
+                if deferred[0] > 0 or deferred[1] > 0:
+                    self._finish_batch(batch, None)
                 return
-            self._settle_noise(ions[0])
-            self._settle_noise(ions[1])
-            marginals = batch.marginals
-            batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
-        else:
-            self._settle_noise(ions[0])
-            self._settle_noise(ions[1])
-            marginals = batch.marginals
-            if marginals is None:
-                marginals = _product_marginals(batch.rho0)
+            self._resolve_clicks(batch, t_first, lab, eta)
+            return
+        self._resolve_general(batch, t_first, lab, eta)
+
+    def _resolve_light(self) -> None:
+        """``_resolve_batch`` of a playback program's emissions kept in light form
+        (``self._light``, see :func:`ionlink.node.playback.run_program`): the same
+        arithmetic and draws as the :class:`PhotonBatch` they stand for, which is built
+        only when "no click" is drawn against."""
+        pops0, entries, deferred, noise_dts = self._light
+        self._light = None
+        t_first = entries[0][2]     # (the first entry is the first emission)
+        lab = self.lab_time_s(t_first)
+        eta = self._efficiencies(lab)
+        two_photon = self.cfg.protocol.scheme == "two_photon"
+        level_s = self._level_s
+        pa, pb = pops0
+        v = (list(self._level_s_list) if pa is level_s else pa.tolist(),
+             list(self._level_s_list) if pb is level_s else pb.tolist())
+        for alpha, i, _t, _snap in entries:
+            if alpha is None:
+                continue
+            vi = v[i]
+            loss = 1.0 - eta[i]
+            p_s = vi[S]
+            splits = ((D, alpha / 2), (E, alpha / 2)) if two_photon else ((D, alpha),)
+            for level, p in splits:
+                vi[S] -= p_s * p
+                vi[level] += p_s * p * loss
+        va, vb = v
+        na, nb = sum(va), sum(vb)           # (numpy's order for 4 elements)
+        if self._rng.random() < na * nb:
+            pops = self._pops = [np.array([x / na if x > 0.0 else 0.0 for x in va]),
+                                 np.array([x / nb if x > 0.0 else 0.0 for x in vb])]
+            self._rho = None
+            for i, dts in enumerate(noise_dts):
+                if dts:     # the noise phases are not needed: their time joins the lag
+                    self.ions[i].noise_lag_s += sum(dts)
+            for i, d in enumerate(deferred):
+                if d > 0:
+                    pops[i] = self._transfer(0.0, 0.0, d).dot(pops[i])
+            return
+        # the batch the program would have built, in the same order
+        ions = self.ions
+        for alpha, i, t_or_dt, snap in entries:
+            if alpha is None:
+                ions[i].noise_pending.append(self._batch.defer_phase(i, t_or_dt))
+            else:
+                self._log_emission(i, t_or_dt, alpha, snap)
+        batch, self._batch = self._batch, None
+        batch.deferred_s = [deferred[0], deferred[1]]
+        self._resolve_clicks(batch, t_first, lab, eta)
+
+    def _resolve_clicks(self, batch: PhotonBatch, t_first: int, lab: float,
+                        eta: tuple[float, float]) -> None:
+        """``_resolve_batch`` of a classical, monomial batch after "no click" was drawn
+        against: the joint outcome."""
+        ions = self.ions
+        self._settle_noise(ions[0])
+        self._settle_noise(ions[1])
+        marginals = batch.marginals
+        batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
+        self._resolve_outcome(batch, t_first, lab, eta, marginals)
+
+    def _resolve_general(self, batch: PhotonBatch, t_first: int, lab: float,
+                         eta: tuple[float, float]) -> None:
+        """``_resolve_batch`` of a batch that entered in a joint state or saw coherent
+        operations."""
+        ions = self.ions
+        self._settle_noise(ions[0])
+        self._settle_noise(ions[1])
+        marginals = batch.marginals
+        if marginals is None:
+            marginals = _product_marginals(batch.rho0)
         if marginals is not None and not batch.monomial:
             posts = [_no_click_map(batch.branches[i], marginals[i], eta[i]) for i in range(2)]
             p_none = [float(np.real(np.trace(p))) for p in posts]
@@ -1137,6 +1296,12 @@ class VirtualNetwork:
                 return
             if batch.rho0 is None:
                 batch.rho0 = np.einsum("ik,jl->ijkl", *marginals)
+        self._resolve_outcome(batch, t_first, lab, eta, marginals)
+
+    def _resolve_outcome(self, batch: PhotonBatch, t_first: int, lab: float,
+                         eta: tuple[float, float], marginals: tuple | None) -> None:
+        """Sample the detected outcome of ``batch`` (no click already decided against
+        when ``marginals`` is not None), collapse the ions and queue the clicks."""
         # (the fibre noise is Markov: skipping it for attempts decided as "no click" above
         # and advancing it over the whole time now has the same law)
         phase = self._fibre_phase(t_first)

@@ -41,8 +41,9 @@ ADDR_SAMPLE = 3
 class PlayPlan:
     """One trace compiled for playback at one fine phase (see module docstring)."""
 
-    __slots__ = ("costs", "events", "n_real", "margin", "rel_min", "cmin", "lane_appends",
-                 "lanes_by_start",
+    __slots__ = ("costs", "events", "n_real", "margin", "rel_min", "rel_max", "cmin",
+                 "lane_appends",
+                 "lanes_by_start", "fits_by_start", "lane_last_by_start", "lane_last_max",
                  "final_lane", "last_coarse", "lane_last", "channel_last", "busy_until",
                  "errors", "trace", "inputs", "world")
 
@@ -130,6 +131,7 @@ def compile_plan(engine: Any, events: list, phase: int) -> PlayPlan | None:
     if any(len(v) > costs.sed_lane_depth for v in lane_appends.values()):
         return None
     plan.lane_appends = tuple((off, tuple(v)) for off, v in sorted(lane_appends.items()))
+    plan.rel_max = max((max(v) for v in lane_appends.values()), default=None)
     # per starting lane: (queue index, relative timestamps) of each lane the trace uses
     # (offsets that wrap around reach the same queue: their timestamps are merged, in
     # order, so that the depth check sees all of them)
@@ -140,9 +142,17 @@ def compile_plan(engine: Any, events: list, phase: int) -> PlayPlan | None:
             merged.setdefault((start + off) % lanes, []).extend(rels)
         by_start.append(tuple((index, tuple(rels)) for index, rels in merged.items()))
     plan.lanes_by_start = tuple(by_start)
+    # per starting lane: the trace's events fit into empty lanes
+    plan.fits_by_start = tuple(all(len(rels) <= costs.sed_lane_depth for _, rels in lanes_)
+                               for lanes_ in by_start)
     plan.final_lane = lane if k else None
     plan.last_coarse = last_coarse
     plan.lane_last = tuple(lane_last.items())
+    plan.lane_last_max = max(lane_last.values(), default=0)
+    # per starting lane: (queue index, coarse timestamp) of each lane's last event
+    plan.lane_last_by_start = tuple(
+        tuple(((start + off) % lanes, c) for off, c in plan.lane_last)
+        for start in range(lanes))
     plan.channel_last = tuple((engine.channels[ch].last_t, addr, rel)
                               for (ch, addr), rel in last_t.items())
     plan.busy_until = tuple((engine.channels[ch], rel) for ch, rel in busy_until.items())
@@ -165,35 +175,42 @@ def play(engine: Any, plan: PlayPlan, t0: int) -> bool:
             return False                                  # an event would underflow
         c0 = t0 >> COARSE_SHIFT
         cmin = c0 + plan.cmin
-        if cmin <= engine._last_coarse or cmin <= max(engine._lane_last):
+        if cmin <= engine._last_coarse or cmin <= engine._lane_last_max:
             return False
         if t0 + plan.rel_min < engine._busy_max:
             return False
-        queues = engine._lane_queue
+        queues = engine._lane_queues
         n = len(queues)
         depth = costs.sed_lane_depth
         lane0 = engine._lane
         start = engine.cpu
         lanes = plan.lanes_by_start[lane0]
-        for index, rels in lanes:
-            q = queues[index]
-            if len(q) + len(rels) > depth:
-                # (events already emitted leave the lane; popped lazily, as _submit does)
-                while q and q[0] <= start:
-                    q.popleft()
-                if len(q) + len(rels) > depth:
-                    return False
-        # -- the outcome is the clean-state one: apply it
-        for index, rels in lanes:
-            if len(rels) == 1:
-                queues[index].append(t0 + rels[0])
+        lazy = engine._lane_lazy
+        if lazy is not None:
+            if lazy[2] <= start:
+                engine._lane_lazy = None    # all emitted: nothing to add
             else:
-                queues[index].extend([t0 + r for r in rels])
+                engine._add_lazy_lanes()
+        if engine._lane_max > start or not plan.fits_by_start[lane0]:
+            # (otherwise no lane holds an event not yet emitted, and the trace fits)
+            for index, rels in lanes:
+                q = queues[index]
+                if len(q) + len(rels) > depth:
+                    # (events already emitted leave the lane; popped lazily, as _submit
+                    # does)
+                    while q and q[0] <= start:
+                        q.popleft()
+                    if len(q) + len(rels) > depth:
+                        return False
+        # -- the outcome is the clean-state one: apply it (the lane entries lazily)
+        engine._lane_lazy = (t0, lanes, t0 + plan.rel_max)
         engine._lane = (lane0 + plan.final_lane) % n
         engine._last_coarse = c0 + plan.last_coarse
         lane_last = engine._lane_last
-        for off, c in plan.lane_last:
-            lane_last[(lane0 + off) % n] = c0 + c
+        for index, c in plan.lane_last_by_start[lane0]:
+            lane_last[index] = c0 + c
+        if c0 + plan.lane_last_max > engine._lane_last_max:
+            engine._lane_last_max = c0 + plan.lane_last_max
         for last_t, address, rel in plan.channel_last:
             last_t[address] = t0 + rel
         for info, rel in plan.busy_until:

@@ -98,7 +98,7 @@ class RFSwitchWorld:
             plan = plans[id(events)] = (events, self._batch_plan(events))
         touched = plan[1]
         if touched is not None:
-            for switch, rel_first in touched:
+            for switch, rel_first in touched[0]:
                 history = switch.history
                 if history and (history[-1][0] > t0_mu + rel_first or history[-1][5]):
                     touched = None
@@ -107,15 +107,14 @@ class RFSwitchWorld:
             for rel, device, attr, value in events:
                 self.output(t0_mu + rel, device, attr, value)
             return
-        by_device = self._by_device
-        for rel, device, attr, value in events:
-            entry = by_device.get(device) if attr == "level" else None
-            if entry is not None:       # the history entry output() would append
-                switch = entry[0]
-                self._seq += 1
-                switch.history.append([t0_mu + rel, self._seq, 0, value, value, 0, value])
-                if len(switch.history) > _PRUNE_AT:
-                    self._prune(switch)
+        seq = self._seq
+        for switch, rel, value in touched[1]:   # the history entries output() would append
+            seq += 1
+            history = switch.history
+            history.append([t0_mu + rel, seq, 0, value, value, 0, value])
+            if len(history) > _PRUNE_AT:
+                self._prune(switch)
+        self._seq = seq
         inner = self.inner
         batch = getattr(type(inner), "output_batch", None)
         if batch is not None:
@@ -125,11 +124,13 @@ class RFSwitchWorld:
                 inner.output(t0_mu + rel, device, attr, value)
 
     def _batch_plan(self, events: tuple) -> tuple | None:
-        """(switch, earliest relative time) of each switch a playback's events drive, or
-        None when a batch could need the OR (a CFG event, a level other than 0/1, a switch
+        """((switch, earliest relative time) of each switch a playback's events drive,
+        (switch, relative time, level) of each of its switch events in order), or None
+        when a batch could need the OR (a CFG event, a level other than 0/1, a switch
         going back in time within the playback)."""
         first: dict[_Switch, int] = {}
         last: dict[_Switch, int] = {}
+        appends: list[tuple[_Switch, int, int]] = []
         for rel, device, attr, value in events:
             entry = self._by_device.get(device) if attr == "level" else None
             if entry is None:
@@ -141,7 +142,8 @@ class RFSwitchWorld:
                 return None
             last[switch] = rel
             first.setdefault(switch, rel)
-        return tuple(first.items())
+            appends.append((switch, rel, value))
+        return tuple(first.items()), tuple(appends)
 
     def _prune(self, switch: _Switch) -> None:
         """Drop history behind the RTIO counter, keeping the levels in force there."""

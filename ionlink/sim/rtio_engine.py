@@ -150,9 +150,34 @@ class RTIOEngine:
         self._lane = 0
         self._last_coarse = -(1 << 62)
         self._lane_last = [-(1 << 62)] * lanes
-        self._lane_queue: list[deque[int]] = [deque() for _ in range(lanes)]
+        self._lane_last_max = -(1 << 62)    # max(_lane_last) (lanes only move forward)
+        # per lane, the timestamps of the events in it (emitted ones leave lazily); read
+        # through ``_lane_queue``, which first adds the last DMA batch's (``_lane_lazy``)
+        self._lane_queues: list[deque[int]] = [deque() for _ in range(lanes)]
+        #: the last batch playback's lane entries not added yet: (t0, ((queue index,
+        #: relative timestamps), ...), latest timestamp), or None (see dma_plan.play)
+        self._lane_lazy: tuple | None = None
+        #: latest timestamp ever added to a lane queue
+        self._lane_max = -(1 << 62)
         #: latest busy-until time of any channel (bounds busy errors of a DMA batch)
         self._busy_max = -1
+
+    @property
+    def _lane_queue(self) -> list[deque[int]]:
+        """Per SED lane, the timestamps of the events in it (those at or before the RTIO
+        counter have left the lane; they are dropped lazily)."""
+        if self._lane_lazy is not None:
+            self._add_lazy_lanes()
+        return self._lane_queues
+
+    def _add_lazy_lanes(self) -> None:
+        t0, lanes, latest = self._lane_lazy
+        self._lane_lazy = None
+        queues = self._lane_queues
+        for index, rels in lanes:
+            queues[index].extend([t0 + r for r in rels])
+        if latest > self._lane_max:
+            self._lane_max = latest
 
     def reset(self) -> None:
         """``rtio_init``: clear FIFOs and SED state (core.reset)."""
@@ -212,9 +237,13 @@ class RTIOEngine:
             while queue and queue[0] <= cpu:
                 queue.popleft()
         queue.append(t)
+        if t > self._lane_max:
+            self._lane_max = t
         self._lane = lane
         self._last_coarse = coarse
         self._lane_last[lane] = coarse
+        if coarse > self._lane_last_max:
+            self._lane_last_max = coarse
         # The channel: replacement, collision, busy.
         channel = target >> 8
         address = target & 0xFF
@@ -410,10 +439,14 @@ class RTIOEngine:
     def input_timestamped_data(self, timeout_mu: int, channel: int) -> tuple[int, int]:
         """``rtio_input_timestamped_data``: the next input event before ``timeout_mu``
         (blocking until it arrives), or ``(-1, 0)`` once the counter reaches the timeout."""
-        inp = self._input(channel)
+        inp = self.inputs.get(channel)
+        if inp is None:
+            self._input(channel)        # raises
         self.cpu += self.costs.rtio_input_ns
-        self._materialise(inp, timeout_mu)
-        self._fill_fifo(inp)
+        if timeout_mu > inp.materialised_until:
+            self._materialise(inp, timeout_mu)
+        if inp.arrivals:
+            self._fill_fifo(inp)
         if inp.overflow:
             inp.overflow = False
             raise RTIOOverflow(f"RTIO input overflow on channel {self.channel_name(channel)}")
@@ -424,8 +457,10 @@ class RTIOEngine:
             self.cpu = max(self.cpu, inp.arrivals[0][0])
             self._fill_fifo(inp)
             return inp.fifo.popleft()
-        self.wait_until(timeout_mu)
-        self._fill_fifo(inp)
+        if timeout_mu > self.cpu:       # (wait_until)
+            self.cpu = timeout_mu
+        if inp.arrivals:
+            self._fill_fifo(inp)
         return -1, 0
 
     def input_count(self, timeout_mu: int, channel: int) -> int:
