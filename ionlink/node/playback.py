@@ -357,16 +357,8 @@ def run_program(net: Any, program: Program, t0: int, light: bool = False) -> boo
                     if pumped and 1.0 - v[S] <= floor:
                         v = level_s
                     pops[i] = v
-        elif light:
-            if ion.noise.sigma != 0:
-                entries.append((None, i, dt, None))
-                noise_dts[i].append(dt)
-            deferred[i] += dt
         else:
-            batch = net._batch
-            if ion.noise.sigma != 0:
-                ion.noise_pending.append(batch.defer_phase(i, dt))
-            batch.deferred_s[i] += dt
+            _defer(net, ion, i, dt, light, entries, noise_dts, deferred)
         ion.nbar += heat
         if ion.n_shot is not None and heating > 0:
             ion.n_shot += int(net._rng.poisson(heating * dt))
@@ -459,16 +451,7 @@ def _run_fused(net: Any, fused: tuple, t0: int, light: bool) -> None:
             heat = heating * dt
         if area is not None:
             ion.area_393 += area
-        if light:
-            if ion.noise.sigma != 0:
-                entries.append((None, i, dt, None))
-                noise_dts[i].append(dt)
-            deferred[i] += dt
-        else:
-            batch = net._batch
-            if ion.noise.sigma != 0:
-                ion.noise_pending.append(batch.defer_phase(i, dt))
-            batch.deferred_s[i] += dt
+        _defer(net, ion, i, dt, light, entries, noise_dts, deferred)
         ion.nbar += heat
         ion.t_mu = t
         if t - ion.phase_t_mu > sync_mu:
@@ -482,3 +465,19 @@ def _run_fused(net: Any, fused: tuple, t0: int, light: bool) -> None:
             las._gain = gain
     if pops0 is not None:
         net._light = (pops0, entries, deferred, noise_dts)
+
+
+def _defer(net, ion, i: int, dt: float, light: bool, entries: list, noise_dts: list,
+           deferred: list) -> None:
+    """Defer ``dt`` (s) of ion ``i``'s coherent evolution: to the light record of the
+    playback (``light``) or to the pending photon batch, with its phase-noise interval."""
+    if light:
+        if ion.noise.sigma != 0:
+            entries.append((None, i, dt, None))
+            noise_dts[i].append(dt)
+        deferred[i] += dt
+    else:
+        batch = net._batch
+        if ion.noise.sigma != 0:
+            ion.noise_pending.append(batch.defer_phase(i, dt))
+        batch.deferred_s[i] += dt
