@@ -18,7 +18,7 @@ from sipyco.pc_rpc import Client
 import ionlink  # noqa: F401  (serves sipyco where it is not installed)
 from analysis.timetags.io import TimeTagReader
 from drivers.timetagger.driver import TimeTaggerDriver
-from drivers.timetagger.streaming import flushed_tag_count
+from drivers.timetagger.streaming import detector_labels, flushed_tag_count
 from drivers.wavemeter.driver import WavemeterDriver
 from ionlink.sipyco_api.sipyco_rpctool import list_methods
 from tests.test_sipyco_standin import free_port, wait_for_port
@@ -105,6 +105,40 @@ def test_timetagger_controller(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_timetagger_controller_streams_a_coincidence_channel(tmp_path):
+    rate, tau = 2e5, 1e-7
+    proc, port = start_controller("drivers.timetagger.aqctl_timetagger", "--simulation",
+                                  "--sim-rate", str(rate), "--channels",
+                                  "1=det_station_0,2=det_station_1")
+    try:
+        c = Client("127.0.0.1", port)
+        try:
+            v = c.define_coincidence([1, 2], tau)
+            assert c.get_channels()[v] == "coincidence(1,2)"
+            c.start_stream(str(tmp_path), channels=[1, v], prefix="heralds")
+            time.sleep(0.3)
+            summary = c.stop_stream()
+        finally:
+            c.close_rpc()
+        stop_controller(proc, port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with TimeTagReader(summary["files"][0]) as r:
+        t, d = r.read()
+    assert np.all(np.diff(t) >= 0) and set(np.unique(d)) == {1, 100}
+    assert detector_labels(summary["files"][0]) == {1: "det_station_0",
+                                                   100: "coincidence(1,2)"}
+    # independent Poisson inputs: each coincidence consumes one channel-1 tag; per tag of
+    # channel 1 the other channel clicks within tau with probability ~ 1 - e^(-2 R tau)
+    # (4 % correction for tags already used), so coincidences / channel-1 tags ~ that
+    n1, nv = int(np.count_nonzero(d == 1)), int(np.count_nonzero(d == 100))
+    expected = n1 * (1 - np.exp(-2 * rate * tau))
+    assert n1 > 10_000
+    assert abs(nv - expected) < 5 * np.sqrt(expected) + 0.05 * expected
 
 
 def test_wavemeter_controller_locks_a_laser():

@@ -36,7 +36,9 @@ class TaggerBackend(Protocol):
         """Create a coincidence virtual channel; return its number."""
 
     def open_stream(self, channels: list[int], buffer_tags: int) -> None:
-        """Start buffering tags of ``channels`` (up to ``buffer_tags`` between reads)."""
+        """Start buffering tags of ``channels`` (up to ``buffer_tags`` between reads);
+        virtual channel numbers from :meth:`define_coincidence` are streamed like inputs,
+        their tags merged in time order (members need not be streamed)."""
 
     def read_stream(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Tags since the last read: ``(timestamps_ps int64, channels int, n_dropped)``,

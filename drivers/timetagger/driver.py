@@ -13,7 +13,14 @@ import numpy as np
 
 from drivers.timetagger import measurements
 from drivers.timetagger.backend import DeviceUnplugged
-from drivers.timetagger.channels import ChannelError, check_physical, detector_id
+from drivers.timetagger.channels import (
+    MAX_VIRTUAL_PER_STREAM,
+    ChannelError,
+    check_physical,
+    coincidence_label,
+    detector_id,
+    virtual_detector_id,
+)
 from drivers.timetagger.streaming import RotatingWriter
 
 logger = logging.getLogger(__name__)
@@ -36,18 +43,52 @@ def _ps(seconds: float, what: str, positive: bool = True) -> int:
 
 
 class _Stream:
-    def __init__(self, name: str, channels: list, writer: RotatingWriter):
+    def __init__(self, name: str, channels: list, ids: dict, writer: RotatingWriter):
         self.name = name
         self.channels = channels
         self.writer = writer
+        # device channel number -> detector id: a lookup table indexed by channel - lo
+        # (device channel numbers may be large: a real tagger numbers virtual channels)
+        self._lo = min(ids)
+        small = max(ids) - self._lo < 1 << 16
+        self._lut = np.full(max(ids) - self._lo + 1 if small else 1, -1, dtype=np.int16)
+        if small:
+            self._lut[np.asarray(list(ids), dtype=np.int64) - self._lo] = list(ids.values())
+        self._keys = np.asarray(sorted(ids), dtype=np.int64)
+        self._ids = np.asarray([ids[k] for k in sorted(ids)], dtype=np.uint8)
+        self._small = small
+        self.detectors = dict(ids)
         self.started = time.time()
         self.dropped = 0
         self.error = ""
         self.files: list = []
         self.running = True
 
+    def detector_ids(self, channels: np.ndarray) -> np.ndarray:
+        """uint8 detector ids of device channel numbers (ValueError on a channel the
+        stream does not hold)."""
+        c = np.asarray(channels)
+        if not len(c):
+            return np.empty(0, np.uint8)
+        if self._small:
+            lo, hi = int(c.min()), int(c.max())
+            if lo >= self._lo and hi < self._lo + len(self._lut):
+                d = self._lut[c.astype(np.int64) - self._lo]
+                if d.min() >= 0:
+                    return d.astype(np.uint8)
+        else:
+            c64 = c.astype(np.int64)
+            pos = np.minimum(np.searchsorted(self._keys, c64), len(self._keys) - 1)
+            if np.array_equal(self._keys[pos], c64):
+                return self._ids[pos]
+        held = set(self._keys.tolist())
+        stray = next(int(x) for x in np.unique(c) if int(x) not in held)
+        raise ValueError(f"the device returned tags of channel {stray}, which the stream "
+                         f"does not hold ({list(self.channels)})")
+
     def summary(self) -> dict:
         return {"name": self.name, "running": self.running, "channels": list(self.channels),
+                "detector_ids": dict(self.detectors),
                 "n_tags": self.writer.n_tags, "n_dropped": self.dropped,
                 "files": [str(p) for p in self.writer.files], "error": self.error,
                 "started": self.started}
@@ -58,16 +99,18 @@ class TimeTaggerDriver:
 
     Channels are tagger input numbers (see the controller's channel map); virtual
     coincidence channels come from :meth:`define_coincidence`. One stream at a time writes
-    tags to rotating Photon-HDF5 files (timestamps in ps); measurements run alongside.
+    tags of inputs and virtual channels to rotating Photon-HDF5 files (timestamps in ps;
+    detector ids in :mod:`drivers.timetagger.channels`); measurements run alongside.
     A fault (disk full, device unplugged) stops the stream and is raised to the next caller
     of :meth:`stream_status`/:meth:`stop_stream`; the controller keeps serving.
     """
 
     def __init__(self, backend, labels: dict, poll_interval_s: float = 0.02):
         self._backend = backend
-        self._labels = {int(c): str(n) for c, n in labels.items()}
+        self._labels = {check_physical(int(c)): str(n) for c, n in labels.items()}
         self._poll = poll_interval_s
         self._virtual: dict = {}
+        self._windows: dict = {}
         self._stream: _Stream = None
         self._failed: _Stream = None
         self._lock = threading.RLock()
@@ -91,8 +134,7 @@ class TimeTaggerDriver:
         """Channel number -> label: inputs (the detector's TTL device name) and virtual
         coincidence channels."""
         out = dict(self._labels)
-        out.update({v: "coincidence(" + ",".join(map(str, m)) + ")"
-                    for v, m in self._virtual.items()})
+        out.update({v: coincidence_label(m) for v, m in self._virtual.items()})
         return out
 
     def _check_inputs(self, channels: list, allow_virtual: bool = True) -> list:
@@ -100,14 +142,19 @@ class TimeTaggerDriver:
             raise ChannelError(f"channels must be a non-empty list, got {channels!r}")
         out = []
         for c in channels:
-            if allow_virtual and c in self._virtual:
+            if isinstance(c, bool) or not isinstance(c, int):
+                raise ChannelError(f"tagger channel must be an integer, got {c!r}")
+            if c in self._labels or (allow_virtual and c in self._virtual):
                 out.append(c)
                 continue
-            check_physical(c)
-            if c not in self._labels:
-                known = sorted(self._labels) + (sorted(self._virtual) if allow_virtual else [])
-                raise ChannelError(f"unknown tagger channel {c}; known channels: {known}")
-            out.append(c)
+            if c in self._virtual:
+                raise ChannelError(f"channel {c} is a virtual channel "
+                                   f"{coincidence_label(self._virtual[c])}; this needs an "
+                                   f"input channel ({sorted(self._labels)})")
+            virtual = (f", virtual channels from define_coincidence: {sorted(self._virtual)}"
+                       if allow_virtual else "")
+            raise ChannelError(f"unknown tagger channel {c}; input channels: "
+                               f"{sorted(self._labels)}{virtual}")
         if len(set(out)) != len(out):
             raise ChannelError(f"channel listed twice in {channels}")
         return out
@@ -133,8 +180,13 @@ class TimeTaggerDriver:
         channels = self._check_inputs(channels, allow_virtual=False)
         if len(channels) < 2:
             raise ChannelError("a coincidence needs at least two channels")
-        number = self._backend.define_coincidence(channels, _ps(window_s, "window"))
+        window = _ps(window_s, "window")
+        number = self._backend.define_coincidence(channels, window)
+        if number in self._labels:
+            raise ChannelError(f"the device numbered a virtual channel {number}, which is an "
+                               "input of the channel map")
         self._virtual[number] = list(channels)
+        self._windows[number] = window
         return number
 
     # -- streaming --------------------------------------------------------------------------
@@ -143,9 +195,26 @@ class TimeTaggerDriver:
                      description: str = "", buffer_tags: int = DEFAULT_BUFFER_TAGS) -> str:
         """Stream tags of ``channels`` (default: every input) into ``directory``/PREFIX_NNNNN.h5,
         a new file whenever the open one reaches ``max_file_bytes`` or ``max_file_s``;
-        flushed at least once a second. Returns the stream name (the prefix)."""
-        channels = self._check_inputs(sorted(self._labels) if channels is None else channels,
-                                      allow_virtual=False)
+        flushed at least once a second. Returns the stream name (the prefix).
+
+        ``channels`` may include virtual channels from :meth:`define_coincidence` (at most
+        28), with or without their members: the k-th virtual channel listed is written as
+        detector id 100 + k, labelled ``coincidence(1,2)``, and its window is noted in
+        the files' description (see :mod:`drivers.timetagger.channels`)."""
+        channels = self._check_inputs(sorted(self._labels) if channels is None else channels)
+        virtual = [c for c in channels if c in self._virtual]
+        if len(virtual) > MAX_VIRTUAL_PER_STREAM:
+            raise ChannelError(f"a stream holds at most {MAX_VIRTUAL_PER_STREAM} virtual "
+                               f"channels (detector ids 100..127), got {len(virtual)}")
+        ids = {c: detector_id(c) for c in channels if c not in self._virtual}
+        ids.update({v: virtual_detector_id(k) for k, v in enumerate(virtual)})
+        labels = {ids[c]: (coincidence_label(self._virtual[c]) if c in self._virtual
+                           else self._labels[c]) for c in channels}
+        if virtual:
+            note = "virtual channels: " + ", ".join(
+                f"{ids[v]}={labels[ids[v]]} window {self._windows[v] * PS:g} s"
+                for v in virtual)
+            description = f"{description}\n{note}" if description else note
         with self._lock:
             self._pump_caller()
             if self._stream is not None:
@@ -154,7 +223,6 @@ class TimeTaggerDriver:
                                   "stop it before starting another")
             self._failed = None
             name = prefix or "timetags_" + dt.datetime.now().strftime("%Y%m%d_%H%M%S_%f")
-            labels = {detector_id(c): self._labels[c] for c in channels}
             writer = RotatingWriter(directory, name, max_file_bytes, max_file_s,
                                     labels=labels, description=description)
             try:
@@ -162,7 +230,7 @@ class TimeTaggerDriver:
             except BaseException:
                 writer.abandon()
                 raise
-            self._stream = _Stream(name, channels, writer)
+            self._stream = _Stream(name, channels, ids, writer)
             if self._backend.threaded:
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name="tagger-stream",
@@ -190,8 +258,7 @@ class TimeTaggerDriver:
                 logger.warning("stream %s: %d tags dropped (device buffer overflow)",
                                s.name, dropped)
             if len(t):
-                ids = np.where(c > 0, c, 128 - c).astype(np.uint8)
-                s.writer.append(t, ids)
+                s.writer.append(t, s.detector_ids(c))
             else:
                 s.writer.tick()
         except (OSError, DeviceUnplugged, RuntimeError, ValueError) as e:
@@ -212,7 +279,8 @@ class TimeTaggerDriver:
                           f"last are complete; the last holds the tags up to its last flush)")
 
     def stream_status(self) -> dict:
-        """Summary of the running stream (``running``, ``n_tags``, ``n_dropped``, ``files``);
+        """Summary of the running stream (``running``, ``n_tags``, ``n_dropped``, ``files``,
+        ``detector_ids``: channel -> detector id in the files);
         raises :class:`StreamError` once if the last stream stopped on a fault."""
         with self._lock:
             self._pump_caller()

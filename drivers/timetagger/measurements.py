@@ -60,6 +60,73 @@ def coincidence_tags(timestamps_ps: np.ndarray, channels: np.ndarray, members: l
     return np.asarray(out, dtype=np.int64)
 
 
+class CoincidenceTracker:
+    """:func:`coincidence_tags` of one virtual channel, computed block by block.
+
+    Feeding the consecutive blocks of a time-ordered tag stream (each block later than the
+    one before; ties in time ordered the same way as in the whole stream) returns, block by
+    block, exactly the coincidences :func:`coincidence_tags` finds on the whole stream:
+    the members' latest unconsumed tags are carried from block to block, so coincidences
+    straddling a block boundary are found once, stamped with their latest tag.
+
+    :param members: the member channels (>= 2, distinct).
+    :param window_ps: the coincidence window (ps, >= 0).
+    """
+
+    def __init__(self, members: list[int], window_ps: int):
+        if len(members) < 2 or len(set(members)) != len(members):
+            raise ValueError(f"a coincidence needs >= 2 distinct channels, got {members}")
+        if window_ps < 0:
+            raise ValueError(f"coincidence window must be >= 0, got {window_ps} ps")
+        self.members = list(members)
+        self.window_ps = int(window_ps)
+        # two members: the last member tag seen, if it is unconsumed (a one-tag tail)
+        self._tail_t = np.empty(0, np.int64)
+        self._tail_c = np.empty(0, np.int64)
+        # more members: each member's latest unconsumed tag (ps) or None
+        self._last: dict[int, int | None] = {m: None for m in self.members}
+
+    def feed(self, timestamps_ps: np.ndarray, channels: np.ndarray) -> np.ndarray:
+        """Coincidence timestamps (ps, int64) closed by the tags of this block."""
+        mask = np.isin(channels, self.members)
+        ts = np.asarray(timestamps_ps)[mask].astype(np.int64, copy=False)
+        ch = np.asarray(channels)[mask].astype(np.int64, copy=False)
+        if len(self.members) == 2:
+            return self._feed_pair(ts, ch)
+        out = []
+        last, window = self._last, self.window_ps
+        for t, c in zip(ts.tolist(), ch.tolist(), strict=True):
+            last[c] = t
+            if all(v is not None and t - v <= window for v in last.values()):
+                out.append(t)
+                for m in last:
+                    last[m] = None
+        return np.asarray(out, dtype=np.int64)
+
+    def _feed_pair(self, ts: np.ndarray, ch: np.ndarray) -> np.ndarray:
+        # A pair closes on consecutive tags of different members (the earlier one is the
+        # other member's latest tag); greedy: a tag closes at most one pair. Only the
+        # block's last tag can pair with a later block, and only if it is unconsumed.
+        if len(self._tail_t):
+            ts = np.concatenate([self._tail_t, ts])
+            ch = np.concatenate([self._tail_c, ch])
+        if not len(ts):
+            return np.empty(0, np.int64)
+        ok = (ch[1:] != ch[:-1]) & (ts[1:] - ts[:-1] <= self.window_ps)
+        out = []
+        used = -1
+        for i in np.flatnonzero(ok).tolist():
+            if i > used:
+                out.append(i + 1)
+                used = i + 1
+        last = len(ts) - 1
+        if used == last:
+            self._tail_t, self._tail_c = ts[:0], ch[:0]
+        else:
+            self._tail_t, self._tail_c = ts[last:].copy(), ch[last:].copy()
+        return ts[np.asarray(out, dtype=np.int64)]
+
+
 def correlation(start_ps: np.ndarray, stop_ps: np.ndarray, bin_width_ps: int,
                 n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Histogram of ``stop - start`` over all pairs, centred on zero delay.

@@ -157,10 +157,29 @@ class SimulatedTagger:
         return t[order], c[order]
 
     def open_stream(self, channels: list[int], buffer_tags: int) -> None:
+        """Buffer tags of ``channels``: inputs and virtual channels. A virtual channel's
+        tags are computed from its members' edges block by block
+        (:class:`~.measurements.CoincidenceTracker`) from the stream's start on, whether
+        or not the members are streamed too."""
         self._alive()
+        virtual = [c for c in channels if c in self._virtual]
+        inputs = [c for c in channels if c not in self._virtual]
+        for c in inputs:
+            if c not in self.devices:
+                raise ChannelError(f"channel {c} is neither an input of this tagger "
+                                   f"{sorted(self.devices)} nor a virtual channel "
+                                   f"{sorted(self._virtual)}")
+        members = {m for v in virtual for m in self._virtual[v][0]}
         now = self.clock.now_mu()
-        self._stream = {"channels": list(channels), "t_mu": now, "buffer": int(buffer_tags),
-                        "pending_t": np.empty(0, np.int64), "pending_c": np.empty(0, np.int16)}
+        self._stream = {
+            "channels": list(channels), "t_mu": now, "buffer": int(buffer_tags),
+            # read in channel order: tags at equal times are ordered by channel, as in
+            # acquire (the coincidence scan depends on the order of equal-time tags)
+            "read": sorted(set(inputs) | members),
+            "inputs": np.asarray(sorted(inputs), dtype=np.int16),
+            "trackers": [(v, measurements.CoincidenceTracker(*self._virtual[v]))
+                         for v in virtual],
+            "pending_t": np.empty(0, np.int64), "pending_c": np.empty(0, np.int16)}
 
     def read_stream(self) -> tuple[np.ndarray, np.ndarray, int]:
         self._alive()
@@ -170,18 +189,28 @@ class SimulatedTagger:
         t1 = self.clock.now_mu()
         if t1 <= s["t_mu"]:
             return np.empty(0, np.int64), np.empty(0, np.int16), 0
-        t, c = self._edges(s["channels"], s["t_mu"], t1)
+        t, c = self._edges(s["read"], s["t_mu"], t1)
         s["t_mu"] = t1
         if len(s["pending_t"]):
             t = np.concatenate([s["pending_t"], t])
             c = np.concatenate([s["pending_c"], c])
-            order = np.argsort(t, kind="stable")
+            order = np.lexsort((c, t))
             t, c = t[order], c[order]
         # a later edge of a less-delayed channel can still land before an edge seen now
-        horizon = t1 * PS_PER_MU + min(self._delays[ch] for ch in s["channels"])
+        horizon = t1 * PS_PER_MU + min(self._delays[ch] for ch in s["read"])
         cut = int(np.searchsorted(t, horizon, side="left"))
         s["pending_t"], s["pending_c"] = t[cut:], c[cut:]
         t, c = t[:cut], c[:cut]
+        if s["trackers"]:
+            keep = np.isin(c, s["inputs"])
+            parts_t, parts_c = [t[keep]], [c[keep]]
+            for v, tracker in s["trackers"]:
+                vt = tracker.feed(t, c)
+                parts_t.append(vt)
+                parts_c.append(np.full(len(vt), v, dtype=np.int16))
+            t, c = np.concatenate(parts_t), np.concatenate(parts_c)
+            order = np.argsort(t, kind="stable")
+            t, c = t[order], c[order]
         dropped = max(len(t) - s["buffer"], 0)
         if dropped:          # the device buffer overflowed: the newest tags are lost
             t, c = t[:s["buffer"]], c[:s["buffer"]]

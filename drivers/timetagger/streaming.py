@@ -16,11 +16,13 @@ import os
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from analysis.timetags.io import TimeTagWriter, flushed_tag_count
 
-__all__ = ["RotatingWriter", "StreamWriteError", "TIMESTAMPS_UNIT_S", "flushed_tag_count"]
+__all__ = ["RotatingWriter", "StreamWriteError", "TIMESTAMPS_UNIT_S", "detector_labels",
+           "flushed_tag_count"]
 
 TIMESTAMPS_UNIT_S = 1e-12
 
@@ -153,3 +155,22 @@ class RotatingWriter:
                 w.close()
             except Exception:
                 pass
+
+
+def detector_labels(path: str | os.PathLike) -> dict[int, str]:
+    """Detector id -> label of a stream file, from ``/setup/detectors/{id,label}`` (as of
+    the writer's last flush; only ids that have tags are listed): inputs carry their
+    detector's device name, virtual channels ``coincidence(1,2)`` (see
+    :mod:`drivers.timetagger.channels`)."""
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise
+    except OSError:                     # still open by a (crash-safe) SWMR writer
+        f = h5py.File(path, "r", swmr=True)
+    with f:
+        group = f.get("setup/detectors")
+        if group is None or "id" not in group or "label" not in group:
+            return {}
+        return {int(i): (label.decode("utf-8") if isinstance(label, bytes) else str(label))
+                for i, label in zip(group["id"][()], group["label"][()], strict=True)}

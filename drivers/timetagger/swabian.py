@@ -7,6 +7,17 @@ Calls used: ``createTimeTagger(serial)``, ``freeTimeTagger``, ``getSerial``,
 channel, ``getChannel``), ``TimeTagStream`` (``getData`` -> ``getTimestamps``,
 ``getChannels``, ``getEventTypes``/``hasOverflows``), ``Countrate``, ``Correlation``,
 ``startFor``/``waitUntilFinished``/``getData``/``getIndex``.
+
+Virtual channels: ``Coincidence(tagger, channels, coincidenceWindow, timestamp)`` (with
+``CoincidenceTimestamp.Last``, the API's default: stamped with the latest member tag) is
+a virtual channel whose number ``getChannel()`` returns; the API numbers virtual channels
+itself and they are used like input numbers by every measurement, ``TimeTagStream``
+included, so a stream of virtual channels passes their numbers in its channel list and
+receives their tags merged with the inputs'. The ``Coincidence`` objects are kept alive
+(the channel exists only as long as its object) until :meth:`SwabianTagger.close`.
+Channel numbers are read as int32 (the API's ``channel_t``), wide enough for virtual
+numbers. Not yet run against a device: written from Swabian's API documentation and tested
+only against a stand-in of that API.
 """
 
 from __future__ import annotations
@@ -70,19 +81,24 @@ class SwabianTagger:
         return int(self._call(self.tagger.getInputDelay, channel))
 
     def define_coincidence(self, channels: list[int], window_ps: int) -> int:
-        coinc = self._call(self.api.Coincidence, self.tagger, list(channels), int(window_ps))
+        stamp = getattr(getattr(self.api, "CoincidenceTimestamp", None), "Last", None)
+        args = (self.tagger, list(channels), int(window_ps)) + (() if stamp is None
+                                                                else (stamp,))
+        coinc = self._call(self.api.Coincidence, *args)
         number = int(coinc.getChannel())
         self._coincidences[number] = coinc
         return number
 
     def open_stream(self, channels: list[int], buffer_tags: int) -> None:
+        """Stream ``channels``: inputs and virtual channel numbers from
+        :meth:`define_coincidence` alike (TimeTagStream takes both)."""
         self._stream = self._call(self.api.TimeTagStream, self.tagger, int(buffer_tags),
                                   list(channels))
 
     def read_stream(self) -> tuple[np.ndarray, np.ndarray, int]:
         data = self._call(self._stream.getData)
         t = np.asarray(data.getTimestamps(), dtype=np.int64)
-        c = np.asarray(data.getChannels(), dtype=np.int16)
+        c = np.asarray(data.getChannels(), dtype=np.int32)
         types = np.asarray(data.getEventTypes()) if hasattr(data, "getEventTypes") else None
         dropped = 0
         if types is not None and len(types):
@@ -115,7 +131,7 @@ class SwabianTagger:
         self._run_for(stream, duration_ps)
         data = stream.getData()
         return (np.asarray(data.getTimestamps(), dtype=np.int64),
-                np.asarray(data.getChannels(), dtype=np.int16))
+                np.asarray(data.getChannels(), dtype=np.int32))
 
     def count_rates(self, channels: list[int], duration_ps: int) -> list[float]:
         m = self._run_for(self._call(self.api.Countrate, self.tagger, list(channels)),
