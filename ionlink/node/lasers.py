@@ -4,10 +4,10 @@ Each node (``a``, ``b``) has five lasers named by wavelength: ``397``, ``866``, 
 ``729``, ``393``. A laser's free-running optical frequency (Hz, vacuum) at lab time ``t`` is
 
 - ``397`` and ``729``: the atomic line minus ``aom_passes`` times the node's drifting
-  resonance/transition in DDS Hz (``VirtualNetwork.resonance_397_dds_hz`` /
-  ``transition_729_dds_hz``). The node models those drifts as the laser drifting against a
-  fixed atom (detuning = passes * (f_dds - f_res(t))), so this is the same drift, seen
-  before the AOM where a wavemeter samples the beam;
+  free-running resonance/transition in DDS Hz (``VirtualNetwork.free_resonance_397_dds_hz``
+  / ``free_transition_729_dds_hz``). The node models those drifts as the laser drifting
+  against a fixed atom (detuning = passes * (f_dds - f_res(t))), so this is the same drift,
+  seen before the AOM where a wavemeter samples the beam;
 - ``866``, ``854``, ``393``: the atomic line (no AOM offset modelled) plus a seeded
   :class:`ionlink.node.drift.Drift` with the parameters of :data:`FREE_RUNNING_DRIFT`.
 
@@ -16,6 +16,18 @@ Zotino channel, tuning ``hz_per_unit`` Hz per volt, e.g. a piezo) or a DDS offse
 frequency of a DDS channel, ``hz_per_unit`` Hz per DDS Hz, e.g. an offset-lock beat or a
 double-pass AOM in the lock path). The actuator adds ``hz_per_unit * (value - reference)``
 to the free-running frequency from the event's timestamp on.
+
+What the ion sees (397 and 729): the beam reaching the ion is the laser shifted by the AOM,
+``f_laser + passes * f_dds``, and the atom is fixed at the line ``L``. With
+``f_laser(t) = L - passes * f_res(t) + Delta(t)`` (``Delta`` the actuator's shift, optical
+Hz) the optical detuning is ``passes * f_dds - passes * f_res(t) + Delta(t)
+= passes * (f_dds - f_eff(t))`` with the effective resonance in DDS Hz
+``f_eff(t) = f_res(t) - Delta(t) / passes``: a positive shift of the laser moves the DDS
+frequency of resonance down by ``Delta / passes``. ``VirtualNetwork`` uses ``f_eff`` for
+the 397 scattering (cooling, fluorescence) and the 729 pulses, and integrates it (the
+piecewise-constant ``Delta`` exactly, :meth:`Actuator.integral_hz_s`) into the atom phase
+the 729 laser phase is referenced to. The actuators of 866/854/393 change only what the
+wavemeter reads (the node does not model the detuning of those lasers).
 
 Line centres (vacuum): S1/2-P1/2 755.222766 THz and S1/2-P3/2 761.905013 THz, D3/2-P1/2
 346.000235 THz, D5/2-P3/2 350.862882 THz (Gebert et al., PRL 115, 053003 (2015));
@@ -114,20 +126,43 @@ class Actuator:
         """Optical frequency shift (Hz) at ``t_mu``."""
         return self.hz_per_unit * (self.value(t_mu) - self.reference)
 
+    def integral_hz_s(self, t0_mu: int, t1_mu: int) -> float:
+        """Exact integral (Hz x s) of :meth:`shift_hz` over ``[t0_mu, t1_mu]`` (0 if
+        ``t1_mu <= t0_mu``): the shift is piecewise constant between recorded events."""
+        if t1_mu <= t0_mu:
+            return 0.0
+        times, values, ref = self._times, self._values, self.reference
+        k = bisect.bisect_right(times, t0_mu)
+        v = values[k - 1] if k else ref
+        t = t0_mu
+        total = 0.0
+        n = len(times)
+        while k < n and times[k] < t1_mu:
+            total += (v - ref) * (times[k] - t)
+            t, v = times[k], values[k]
+            k += 1
+        total += (v - ref) * (t1_mu - t)
+        return self.hz_per_unit * total * 1e-9
+
 
 class NodeLasers:
     """Optical frequencies of the lasers of both nodes.
 
     :param lab_time_s: core timestamp (mu) -> lab time (s).
-    :param locked_offset_dds_hz: ``(laser, node index, lab s) -> DDS Hz`` of the drifting
-        resonance for ``397``/``729``; :param aom_passes: laser -> AOM passes.
+    :param resonance_dds_hz: ``(laser, node index, lab s) -> DDS Hz`` of the drifting
+        free-running resonance (no actuator) for ``397``/``729``.
+    :param aom_passes: laser -> AOM passes.
     :param seed: seed of the drifts of the other lasers.
     :param grid_step_s: drift grid step (the node file's ``drift.grid_step_s``).
+    :param on_attach: called as ``on_attach(laser, node index, actuator)`` after
+        :meth:`attach` (the network's ion physics follows the actuators through it).
     """
 
     def __init__(self, lab_time_s: Callable[[int], float],
                  resonance_dds_hz: Callable[[str, int, float], float],
-                 aom_passes: dict[str, int], seed: int = 0, grid_step_s: float = 10.0):
+                 aom_passes: dict[str, int], seed: int = 0, grid_step_s: float = 10.0,
+                 on_attach: Callable[[str, int, Actuator], None] | None = None):
+        self._on_attach = on_attach
         self._lab_time_s = lab_time_s
         self._resonance_dds_hz = resonance_dds_hz
         self._passes = dict(aom_passes)
@@ -173,10 +208,16 @@ class NodeLasers:
             self._by_device[old.device].remove(old)
         self._actuators[laser, i] = actuator
         self._by_device.setdefault(actuator.device, []).append(actuator)
+        if self._on_attach is not None:
+            self._on_attach(laser, i, actuator)
 
     def actuator(self, laser: str, node: str) -> Actuator | None:
         """The laser's actuator, or None."""
         return self._actuators.get((laser, self.check(laser, node)))
+
+    def attached(self) -> dict[tuple[str, int], Actuator]:
+        """``(laser, node index) -> actuator`` of every laser with one (a copy)."""
+        return dict(self._actuators)
 
     def observe(self, t_mu: int, device: str, attr: str, value: object) -> None:
         """An output event of the core (World.output arguments): record actuator values."""

@@ -7,6 +7,9 @@ requested or on :meth:`flush`. Between events each ion evolves under the lasers 
 - 729 on: exact rectangular-pulse unitary (Rabi frequency from amplitude/attenuation and the
   drifting Rabi scale, Debye-Waller factor of the shot's phonon number, detuning from the DDS
   frequency vs the drifting transition plus the dephasing noise, phase from the DDS phase mode).
+  A frequency actuator of the 397/729 laser (``attach_laser_actuator``) shifting it by Delta
+  moves the resonance the ion sees to ``f_res(t) - Delta(t) / aom_passes`` in DDS Hz, in the
+  detunings and (integrated exactly) in the atom phase (derivation in ionlink.node.lasers).
 - 397 on: the ion is measured: projected on S/D/D3/2 with Born probabilities, then classical
   jumps (854 quench, D decay, pumping to D3/2 if 866 is off); PMT counts are Poisson with the
   scattering rate while in S, plus stray light and dark counts. 397+866 also Doppler-cool.
@@ -299,6 +302,11 @@ class VirtualNetwork:
         self._drifts = self._make_drifts(np.random.default_rng(
             np.random.SeedSequence([self.lab_seed, 0x1AB])))
         self._drift_729 = [self._drifts[f"729_{n}"] for n in NODES]
+        # frequency actuators of the 397/729 lasers per ion (ionlink.node.lasers; None:
+        # none) and the devices whose events move them -> the ions they act on
+        self._act_397: list = [None, None]
+        self._act_729: list = [None, None]
+        self._actuated_devices: dict[str, tuple[int, ...]] = {}
         self._efficiency_consts: tuple | None = None
         # The joint state is kept in one of two forms: ``_pops`` = [p_A, p_B] when it is a
         # product of diagonal (classical) states -- the usual state between attempts, where
@@ -433,18 +441,45 @@ class VirtualNetwork:
         """Lab time (s) of a core timestamp."""
         return self.lab_time_origin_s + t_mu * 1e-9
 
-    def transition_729_dds_hz(self, node: int, lab_s: float) -> float:
+    def _lab_to_mu(self, lab_s: float) -> int:
+        """Core timestamp (mu) of a lab time (s)."""
+        return int(round((lab_s - self.lab_time_origin_s) * 1e9))
+
+    def free_transition_729_dds_hz(self, node: int, lab_s: float) -> float:
+        """DDS frequency (Hz) resonant with the S-D qubit line for the free-running 729
+        laser (its drift only, no actuator)."""
         c = self.cfg.laser_729
         base = c.transition_dds_hz_a if node == 0 else c.transition_dds_hz_b
         return base + self._drifts[f"729_{NODES[node]}"](lab_s)
+
+    def transition_729_dds_hz(self, node: int, lab_s: float) -> float:
+        """DDS frequency (Hz) resonant with the S-D qubit line at lab time ``lab_s``: the
+        free-running drift minus the 729 actuator's optical shift / ``aom_passes``
+        (see :mod:`ionlink.node.lasers` for the sign)."""
+        f = self.free_transition_729_dds_hz(node, lab_s)
+        act = self._act_729[node]
+        if act is not None:
+            f -= act.shift_hz(self._lab_to_mu(lab_s)) / self.cfg.laser_729.aom_passes
+        return f
 
     def transition_e_dds_hz(self, node: int, lab_s: float) -> float:
         """DDS frequency (Hz) resonant with the S-E line (second D5/2 sublevel)."""
         return self.transition_729_dds_hz(node, lab_s) \
             + self.cfg.laser_729.transition_e_offset_dds_hz
 
-    def resonance_397_dds_hz(self, node: int, lab_s: float) -> float:
+    def free_resonance_397_dds_hz(self, node: int, lab_s: float) -> float:
+        """DDS frequency (Hz) resonant with S1/2-P1/2 for the free-running 397 laser (its
+        drift only, no actuator)."""
         return self.cfg.laser_397.resonance_dds_hz + self._drifts[f"397_{NODES[node]}"](lab_s)
+
+    def resonance_397_dds_hz(self, node: int, lab_s: float) -> float:
+        """DDS frequency (Hz) resonant with S1/2-P1/2 at lab time ``lab_s``: the
+        free-running drift minus the 397 actuator's optical shift / ``aom_passes``."""
+        f = self.free_resonance_397_dds_hz(node, lab_s)
+        act = self._act_397[node]
+        if act is not None:
+            f -= act.shift_hz(self._lab_to_mu(lab_s)) / self.cfg.laser_397.aom_passes
+        return f
 
     def rabi_scale(self, node: int, lab_s: float) -> float:
         return max(1.0 + self._drifts[f"rabi_{NODES[node]}"](lab_s), 0.0)
@@ -802,6 +837,8 @@ class VirtualNetwork:
             if changes is not None:
                 self._switch_level(t, changes)
         elif attr in ("dds", "att_db"):
+            if self._actuated_devices and attr == "dds" and device in self._actuated_devices:
+                self._actuator_event(t, device)
             target = self._dds_targets.get(device)
             if target is None:
                 return
@@ -819,6 +856,15 @@ class VirtualNetwork:
                 las.att_db = float(value)
             las.update()
             self._after_change(i, laser, was_on, las.on, t)
+        elif attr == "dac_v" and device in self._actuated_devices:
+            self._actuator_event(t, device)
+
+    def _actuator_event(self, t: int, device: str) -> None:
+        """An event of a device that actuates a 397/729 laser: the ions it acts on are
+        advanced to ``t`` under the old value (the actuators recorded the new one on
+        output), so a segment never spans an actuator step."""
+        for i in self._actuated_devices[device]:
+            self._advance(i, t)
 
     def _after_change(self, i: int, laser: str, was_on: bool, now_on: bool, t: int) -> None:
         if laser == "393" and was_on and not now_on:
@@ -893,7 +939,8 @@ class VirtualNetwork:
 
     def _sync_phase(self, i: int, t: int) -> None:
         """Bring the atom phases of ion ``i`` to ``t`` (exact integral of the drifting
-        transition frequency)."""
+        effective transition frequency in DDS Hz, the 729 actuator's piecewise-constant
+        shift included)."""
         ion = self.ions[i]
         t0 = ion.phase_t_mu
         if t <= t0:
@@ -903,6 +950,9 @@ class VirtualNetwork:
         dt = (t - t0) * 1e-9
         turns = base * dt + self._drift_729[i].integral(self.lab_time_s(t0),
                                                         self.lab_time_s(t))
+        act = self._act_729[i]
+        if act is not None:     # the effective transition (see transition_729_dds_hz)
+            turns -= act.integral_hz_s(t0, t) / c.aom_passes
         ion.atom_phase_turns = math.fmod(ion.atom_phase_turns + turns, 1.0)
         ion.atom_phase_e_turns = math.fmod(
             ion.atom_phase_e_turns + turns + c.transition_e_offset_dds_hz * dt, 1.0)
@@ -1030,7 +1080,10 @@ class VirtualNetwork:
         passes = cfg.laser_729.aom_passes
         # the pulse drives the S-D or the S-E line, whichever is nearer (the other is MHz
         # away: off-resonant coupling (Omega/Delta)^2 ~ 1e-3 is neglected)
-        f_t = self.transition_729_dds_hz(i, lab)
+        f_t = self.free_transition_729_dds_hz(i, lab)
+        act = self._act_729[i]
+        if act is not None:     # effective transition at the pulse start (see lasers.py)
+            f_t -= act.shift_hz(t0) / passes
         f_e = f_t + cfg.laser_729.transition_e_offset_dds_hz
         level = D
         if abs(las.dds.frequency_hz - f_e) < abs(las.dds.frequency_hz - f_t):
@@ -1059,8 +1112,11 @@ class VirtualNetwork:
         cfg = self.cfg
         ion = self.ions[i]
         sat = cfg.laser_397.saturation_at_full_amplitude * f397 * f397
-        det = TWO_PI * cfg.laser_397.aom_passes * (
-            ion.lasers["397"].dds.frequency_hz - self.resonance_397_dds_hz(i, lab))
+        f_res = self.free_resonance_397_dds_hz(i, lab)
+        act = self._act_397[i]
+        if act is not None:     # effective resonance at the segment start (see lasers.py)
+            f_res -= act.shift_hz(t0) / cfg.laser_397.aom_passes
+        det = TWO_PI * cfg.laser_397.aom_passes * (ion.lasers["397"].dds.frequency_hz - f_res)
         r_sc = ionmod.scattering_rate(self._gamma12, sat, det)
         classical = self._pops is not None
         pops = self._pops[i] if classical else ionmod.reduced_populations(self.rho, i)
@@ -1166,6 +1222,9 @@ class VirtualNetwork:
             dt = (t - t0) * 1e-9
             turns = base * dt + self._drift_729[i].integral(self.lab_time_s(t0),
                                                             self.lab_time_s(t))
+            act = self._act_729[i]
+            if act is not None:
+                turns -= act.integral_hz_s(t0, t) / c.aom_passes
             atom_d = math.fmod(atom_d + turns, 1.0)
             atom_e = math.fmod(atom_e + turns + c.transition_e_offset_dds_hz * dt, 1.0)
         atom = atom_e if level == E else atom_d
@@ -1372,16 +1431,39 @@ class VirtualNetwork:
 
             def resonance(laser: str, i: int, lab_s: float) -> float:
                 if laser == "397":
-                    return self.resonance_397_dds_hz(i, lab_s)
-                return self.transition_729_dds_hz(i, lab_s)
+                    return self.free_resonance_397_dds_hz(i, lab_s)
+                return self.free_transition_729_dds_hz(i, lab_s)
 
             passes = {"397": self.cfg.laser_397.aom_passes,
                       "729": self.cfg.laser_729.aom_passes}
             # a seed fixed by the master seed, drawn from no generator the physics uses
             seed = int(self._drifts["temperature"].phase * 1e15)
             lasers = self.__dict__["_optical"] = NodeLasers(
-                self.lab_time_s, resonance, passes, seed, self.cfg.drift.grid_step_s)
+                self.lab_time_s, resonance, passes, seed, self.cfg.drift.grid_step_s,
+                self._actuator_attached)
         return lasers
+
+    def _actuator_attached(self, laser: str, i: int, actuator: Any) -> None:
+        """``NodeLasers.attach`` hook: the ion physics follows the 397/729 actuators
+        (effective resonance, see :mod:`ionlink.node.lasers`); every output event of the
+        core is shown to the lasers from now on (this instance's ``output`` is wrapped
+        once)."""
+        if laser in ("397", "729"):
+            acts = self._act_397 if laser == "397" else self._act_729
+            acts[i] = actuator
+            devices: dict[str, list[int]] = {}
+            for (name, k), act in self.optical.attached().items():
+                if name in ("397", "729"):
+                    devices.setdefault(act.device, []).append(k)
+            self._actuated_devices = {d: tuple(sorted(set(ks))) for d, ks in devices.items()}
+        if "output" not in self.__dict__:
+            buffered = VirtualNetwork.output.__get__(self)
+            observe = self.optical.observe
+
+            def output(t_mu: int, device: str, attr: str, value: Any) -> None:
+                observe(t_mu, device, attr, value)
+                buffered(t_mu, device, attr, value)
+            self.output = output
 
     def optical_frequency_hz(self, laser: str, node: str, t_mu: int) -> float:
         """Optical frequency (Hz) of ``laser`` (``"397"``, ``"866"``, ``"854"``, ``"729"``,
@@ -1395,18 +1477,13 @@ class VirtualNetwork:
         (``kind="dds"``, Hz per DDS Hz) of ``device`` (device_db key) the laser's frequency
         actuator; ``hz_per_unit=None`` takes the node's true tuning
         (:func:`ionlink.node.lasers.default_tuning`). From then on every output event of the
-        core is also shown to the lasers (this instance's ``output`` is wrapped once)."""
+        core is also shown to the lasers (this instance's ``output`` is wrapped once), and
+        a 397/729 actuator moves the ion's effective resonance: ``f_res(t) - shift(t) /
+        aom_passes`` in DDS Hz (:mod:`ionlink.node.lasers`; an actuator's shift is 0 until
+        its first event)."""
         from ionlink.node.lasers import Actuator, default_tuning
 
         self.optical.check(laser, node)
         k = default_tuning(kind, laser) if hz_per_unit is None else float(hz_per_unit)
         self.optical.attach(laser, node, Actuator(kind, device, int(channel), k,
                                                   float(reference)))
-        if "output" not in self.__dict__:
-            buffered = VirtualNetwork.output.__get__(self)
-            observe = self.optical.observe
-
-            def output(t_mu: int, device: str, attr: str, value: Any) -> None:
-                observe(t_mu, device, attr, value)
-                buffered(t_mu, device, attr, value)
-            self.output = output
