@@ -3,7 +3,10 @@
 ``VirtualNetwork(device_db, config=None, seed=0, lab_time_origin_s=0.0)`` is the
 :class:`ionlink.sim.world.World` behind the simulated core; ``load_node_config(path=None)``
 loads ``default_node.toml`` (overridden by ``path``). ``network.truth(lab_time_s)`` returns the
-true (drifting) parameters so calibrations can be checked.
+true (drifting) parameters so calibrations can be checked: the 397/729 resonances there are
+what the ion sees, laser frequency actuators (``attach_laser_actuator``, e.g. a wavemeter
+lock) included; ``free_resonance_397_dds_hz`` / ``free_transition_729_dds_hz`` give the
+drift alone.
 
 How experiments drive a node X (``a`` or ``b``; roles are device_db aliases). A laser reaches the
 ion only while its RF switch (``sw_device`` TTL of the DDS) is on *and* the DDS amplitude is
