@@ -36,7 +36,8 @@ Physics per ion (parameters from the base node file, see ``repeater_node.toml``)
 Not modelled here (see the two-node :class:`ionlink.node.VirtualNetwork`): D3/2 and the
 second D5/2 sublevel (so no two-photon scheme), motion of the carrier pulses (Debye-Waller),
 slow drifts of the node file's ``[drift]`` section. Output events are processed in time order
-when an input is read (or on :meth:`flush`).
+when an input is read (or on :meth:`flush`); ``core.reset()`` drops the buffered ones after the
+RTIO counter (:meth:`ChainNetwork.discard_after`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import OrnsteinUhlenbeck
 from ionlink.node.ion import carrier_rotation
 from ionlink.node.network import _Laser  # one AOM-channel model for both worlds
+from ionlink.sim.world import ResetAfterProcessingError
 
 C_LIGHT = 299_792_458.0
 TWO_PI = 2 * math.pi
@@ -188,6 +190,8 @@ class ChainNetwork:
         self._batches: dict[str, _Batch] = {}
         self._events: list[tuple[int, int, str, str, Any]] = []
         self._seq = 0
+        #: latest timestamp of an output event processed so far (``discard_after``)
+        self._processed_mu = -(1 << 62)
         #: total depolarising probability the MS beam has applied (for inspection)
         self.ms_error_applied = 0.0
         self._damp_cache: dict[tuple, tuple[np.ndarray, float]] = {}
@@ -313,6 +317,20 @@ class ChainNetwork:
         rec.finalise(t_to_mu)
         return rec.query(t_from_mu, t_to_mu)
 
+    def discard_after(self, t_mu: int) -> None:
+        """``core.reset()`` at RTIO counter ``t_mu``: buffered output events after ``t_mu``
+        never happen. Raises :class:`ResetAfterProcessingError` if one has already been
+        processed."""
+        if self._processed_mu > t_mu:
+            raise ResetAfterProcessingError(
+                f"core.reset() at RTIO counter {t_mu} mu must discard output events after "
+                f"it, but the repeater chain has already processed events up to "
+                f"{self._processed_mu} mu")
+        events = self._events
+        if events:
+            events.sort()
+            del events[bisect.bisect_left(events, (t_mu + 1,)):]
+
     def input_pulse_width_mu(self, device: str) -> int:
         which = self._inputs.get(device)
         if which is not None and which[0] == "station":
@@ -330,6 +348,8 @@ class ChainNetwork:
             else:
                 cut = bisect.bisect_left(events, (t_mu,))
                 todo, self._events = events[:cut], events[cut:]
+            if todo and todo[-1][0] > self._processed_mu:
+                self._processed_mu = todo[-1][0]
             for t, _, device, attr, value in todo:
                 self._process(t, device, attr, value)
         for link in list(self._batches):

@@ -117,6 +117,12 @@ class Actuator:
         self._times.insert(i, t_mu)
         self._values.insert(i, float(value))
 
+    def discard_after(self, t_mu: int) -> None:
+        """Forget the values recorded for times after ``t_mu`` (``core.reset()`` discarded
+        their events)."""
+        i = bisect.bisect_right(self._times, t_mu)
+        del self._times[i:], self._values[i:]
+
     def value(self, t_mu: int) -> float:
         """Actuator value in effect at ``t_mu`` (``reference`` before the first event)."""
         i = bisect.bisect_right(self._times, t_mu)
@@ -218,6 +224,12 @@ class NodeLasers:
     def attached(self) -> dict[tuple[str, int], Actuator]:
         """``(laser, node index) -> actuator`` of every laser with one (a copy)."""
         return dict(self._actuators)
+
+    def discard_after(self, t_mu: int) -> None:
+        """``core.reset()`` at RTIO counter ``t_mu``: every actuator forgets its values
+        after ``t_mu``."""
+        for act in self._actuators.values():
+            act.discard_after(t_mu)
 
     def observe(self, t_mu: int, device: str, attr: str, value: object) -> None:
         """An output event of the core (World.output arguments): record actuator values."""

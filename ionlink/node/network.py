@@ -2,7 +2,8 @@
 
 :class:`VirtualNetwork` implements :class:`ionlink.sim.world.World`. Output events are buffered
 and processed in time order (stable: same-time events keep submission order) when an input is
-requested or on :meth:`flush`. Between events each ion evolves under the lasers then on:
+requested or on :meth:`flush`; ``core.reset()`` drops the buffered ones after the RTIO counter
+(:meth:`VirtualNetwork.discard_after`). Between events each ion evolves under the lasers then on:
 
 - 729 on: exact rectangular-pulse unitary (Rabi frequency from amplitude/attenuation and the
   drifting Rabi scale, Debye-Waller factor of the shot's phonon number, detuning from the DDS
@@ -69,7 +70,7 @@ from ionlink.node.playback import (
     switched_lasers,
 )
 from ionlink.node.wiring import NODES, build_wiring
-from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState
+from ionlink.sim.world import PHASE_MODE_CONTINUOUS, DDSState, ResetAfterProcessingError
 
 C_LIGHT = 299_792_458.0
 TWO_PI = 2 * math.pi
@@ -324,6 +325,8 @@ class VirtualNetwork:
         self._playback_plans: dict[int, tuple[tuple, _Playback]] = {}
         self._playbacks_by_events: dict[tuple, _Playback] = {}
         self._pending_playbacks = 0
+        #: latest timestamp of an output event processed so far (``discard_after``)
+        self._processed_mu = -(1 << 62)
         self._make_records(seqs[6], record_retention_s)
         self._heating_rate = cfg.motion.heating_rate_quanta_per_s
         self._quench_rate = cfg.laser_854.quench_rate_at_full_amplitude_hz
@@ -801,6 +804,8 @@ class VirtualNetwork:
             _, _, _, plan, t0 = events[0]
             self._events = []
             self._pending_playbacks -= 1
+            if t0 + plan.last > self._processed_mu:
+                self._processed_mu = t0 + plan.last
             self._run_playback(plan, t0, True)
             if self._light is not None:
                 self._resolve_light()
@@ -815,6 +820,13 @@ class VirtualNetwork:
                 cut = bisect.bisect_left(events, (t_mu,))
                 todo, self._events = events[:cut], events[cut:]
             last = len(todo) - 1
+            if todo:
+                # (an unexpanded playback ends before the next item starts: the last
+                # item ends last)
+                end = todo[-1][0] if todo[-1][2] is not None else \
+                    todo[-1][4] + todo[-1][3].last
+                if end > self._processed_mu:
+                    self._processed_mu = end
             for k, (t, _, device, attr, value) in enumerate(todo):
                 if device is None:
                     self._pending_playbacks -= 1
@@ -829,6 +841,28 @@ class VirtualNetwork:
             self._resolve_batch()
         if t_mu is not None and t_mu - self._bg_final_mu > self._bg_every_mu:
             self._finalise_background(t_mu)
+
+    def discard_after(self, t_mu: int) -> None:
+        """``core.reset()`` at RTIO counter ``t_mu``: buffered output events (single or in
+        DMA playbacks, a playback cut where it crosses ``t_mu``) after ``t_mu`` never happen,
+        nor the actuator values they set. Raises :class:`ResetAfterProcessingError` if an
+        event after ``t_mu`` has already been processed (the ions evolved under it)."""
+        if self._processed_mu > t_mu:
+            raise ResetAfterProcessingError(
+                f"core.reset() at RTIO counter {t_mu} mu must discard output events after "
+                f"it, but the virtual network has already processed events up to "
+                f"{self._processed_mu} mu")
+        events = self._events
+        if events:
+            events.sort()
+            if self._pending_playbacks:
+                self._expand_playbacks(t_mu + 1)
+            cut = bisect.bisect_left(events, (t_mu + 1,))
+            self._pending_playbacks -= sum(1 for e in events[cut:] if e[2] is None)
+            del events[cut:]
+        optical = self.__dict__.get("_optical")
+        if optical is not None:
+            optical.discard_after(t_mu)
 
     # ----------------------------------------------------------------- event dispatch
     def _process(self, t: int, device: str, attr: str, value: Any) -> None:

@@ -13,7 +13,8 @@ back in time, DMA playback). The OR at an event is computed from both inputs' le
 that timestamp, and an event that lands before later ones re-sends the switch level at
 those later timestamps when it changed them (a world orders its events by timestamp and
 then arrival, so the re-sent value wins). Input history older than the RTIO counter (no
-later submission can land there) is dropped.
+later submission can land there) is dropped. ``core.reset()`` (``discard_after``) drops the
+history after the RTIO counter: those events never happen.
 """
 
 from __future__ import annotations
@@ -151,6 +152,22 @@ class RFSwitchWorld:
         cut = bisect_right(history, [self.engine.cpu])
         if cut >= 2:
             del history[:cut - 1]
+
+    def discard_after(self, t_mu: int) -> None:
+        """``core.reset()`` at counter ``t_mu``: both inputs' events after ``t_mu`` never
+        happen (levels at or before it do not depend on them), nor do the switch levels
+        sent for them, which the world behind discards too (where it can)."""
+        seen = set()
+        for switch, _source in self._by_device.values():
+            if id(switch) in seen:
+                continue
+            seen.add(id(switch))
+            history = switch.history
+            while history and history[-1][0] > t_mu:
+                history.pop()
+        discard = getattr(self.inner, "discard_after", None)
+        if discard is not None:
+            discard(t_mu)
 
     def input_edges(self, device: str, t_from_mu: int, t_to_mu: int):
         return self.inner.input_edges(device, t_from_mu, t_to_mu)

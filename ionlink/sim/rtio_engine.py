@@ -83,6 +83,9 @@ class InputChannel:
         self.overflow = False
         self.last_rising = -(1 << 62)
         self.sample_requests: list[tuple[int, int]] = []  # (t_mu, mode)
+        #: sensitivity changes already materialised that lay after the RTIO counter when
+        #: they were, ``(t_mu, sens before, sens after)``: what ``core.reset()`` takes back
+        self.future_sens: list[tuple[int, int, int]] = []
 
 
 class RTIOEngine:
@@ -107,12 +110,19 @@ class RTIOEngine:
         self.inputs: dict[int, InputChannel] = {}
         self.errors: Counter[str] = Counter()
         self.events_submitted = 0
+        #: output events accepted but discarded by ``reset`` before their time
+        self.events_discarded = 0
         self.trace: list[tuple[int, int, int, Any]] | None = [] if trace else None
         #: When not None, output events go into this DMA recording instead.
         self.recording: list[tuple[int, int, Any, Any]] | None = None
         #: DMA playback as a batch (see :mod:`ionlink.sim.dma_plan`); False: event by event.
         self.fast_dma = True
         self._plans: dict[int, Any] = {}
+        #: peripheral models changed for events after the counter: id -> (model, deque of
+        #: (event time, state before the change)) (see :meth:`keep_for_reset`)
+        self._kept: dict[int, tuple[Any, deque]] = {}
+        #: called as ``hook(counter)`` by :meth:`reset` (drivers' own reset behaviour)
+        self.reset_hooks: list[Callable[[int], None]] = []
         self._reset_sed()
 
     # -- channels ---------------------------------------------------------------------
@@ -180,15 +190,80 @@ class RTIOEngine:
             self._lane_max = latest
 
     def reset(self) -> None:
-        """``rtio_init``: clear FIFOs and SED state (core.reset)."""
+        """``rtio_init`` (``core.reset``) at the RTIO counter ``c``: output events still in
+        the SED lanes -- timestamps after ``c`` -- are discarded (never reach their
+        channels: the world is told with ``discard_after(c)`` where it has that method, the
+        trace -- what the channels did, as ``--vcd`` shows it -- loses them, and input edges
+        after ``c`` are materialised again under the sensitivity in force at ``c``), events at
+        or before ``c`` have executed (boundary: see
+        :mod:`ionlink.sim.world`); input FIFOs, overflow flags, pending sample results and
+        the SED/channel state are cleared. Gate sensitivities that took effect at or before
+        ``c`` stay in force (they live in the PHYs, which the reset leaves alone), so a gate
+        whose closing event is discarded stays open. Peripheral models (DDS chips, Urukul
+        CPLD, DACs, SPI configuration) go back to their state at ``c``
+        (:meth:`keep_for_reset`), and ``reset_hooks`` run."""
+        counter = self.cpu
+        self.events_discarded += sum(1 for q in self._lane_queue for t in q if t > counter)
         self._reset_sed()
+        if self.trace is not None:
+            self.trace[:] = [e for e in self.trace if e[0] <= counter]
         for inp in self.inputs.values():
-            inp.fifo.clear()
-            inp.arrivals.clear()
-            inp.overflow = False
+            self._reset_input(inp, counter)
         for info in self.channels.values():
             info.last_t.clear()
             info.busy_until = -1
+        for model, log in self._kept.values():
+            for t, state in log:
+                if t > counter:
+                    model.restore(state)
+                    break
+        self._kept.clear()
+        for hook in self.reset_hooks:
+            hook(counter)
+        discard = getattr(self.world, "discard_after", None)
+        if discard is not None:
+            discard(counter)
+
+    def keep_for_reset(self, model: Any, t_mu: int) -> None:
+        """A peripheral model (the hardware behind a channel: ``model.snapshot()`` returns
+        its state, ``model.restore(state)`` puts it back) is about to change for an event
+        at ``t_mu``. Models change when the CPU submits the event; if the counter has not
+        reached ``t_mu`` yet, the state before the change is kept, and :meth:`reset`
+        restores each model to its state before the first change after the counter (the
+        event is discarded, the hardware never sees it). Changes are assumed to come in
+        time order per model (SPI transfers on one bus do)."""
+        cpu = self.cpu
+        entry = self._kept.get(id(model))
+        if entry is not None:
+            log = entry[1]
+            while log and log[0][0] <= cpu:
+                log.popleft()
+        if t_mu <= cpu:
+            return
+        if entry is None:
+            entry = self._kept[id(model)] = (model, deque())
+        entry[1].append((t_mu, model.snapshot()))
+
+    @staticmethod
+    def _reset_input(inp: InputChannel, counter: int) -> None:
+        """An input at a reset at ``counter`` (see :meth:`reset`)."""
+        inp.fifo.clear()
+        inp.arrivals.clear()
+        inp.overflow = False
+        inp.sample_requests.clear()
+        if inp.sens_events and inp.sens_events[-1][0] > counter:
+            inp.sens_events = [e for e in inp.sens_events if e[0] <= counter]
+        if inp.materialised_until > counter + 1:
+            # edges after the counter were materialised under sensitivity changes that are
+            # now discarded: materialise again from the counter on
+            for t, before, _after in inp.future_sens:
+                if t > counter:
+                    inp.sens = before
+                    break
+            inp.materialised_until = counter + 1
+            if inp.last_rising > counter:
+                inp.last_rising = -(1 << 62)
+        inp.future_sens.clear()
 
     # -- outputs ------------------------------------------------------------------------
 
@@ -402,9 +477,24 @@ class RTIOEngine:
                 break
             sens = events[i][1]
             i += 1
+        if i and events[i - 1][0] > self.cpu:
+            self._log_future_sens(inp, events, i)
         del events[:i]
         inp.sens = sens
         inp.materialised_until = until
+
+    def _log_future_sens(self, inp: InputChannel, events: list, n: int) -> None:
+        """Keep the first ``n`` sensitivity changes that lie after the counter (a reset may
+        discard them after they were materialised)."""
+        log = inp.future_sens
+        cpu = self.cpu
+        if log and log[-1][0] <= cpu:
+            log.clear()
+        sens = log[-1][2] if log else inp.sens
+        for t, data in events[:n]:
+            if t > cpu:
+                log.append((t, sens, data))
+            sens = data
 
     def _arrive(self, inp: InputChannel, edges: np.ndarray, sens: int, width: int,
                 stop: int) -> None:

@@ -23,6 +23,27 @@ Contract the engine keeps:
   retention behind the newest window it was asked for (the virtual node: 5 s of node
   time by default) and then raises ``ValueError`` for windows reaching back that far.
 - Devices are named by their ``device_db`` key (not alias), e.g. ``"ttl0"``, ``"urukul0_ch2"``.
+- ``discard_after(t_mu)`` (optional: the engine calls it only where a world has it) is
+  ``core.reset()``: every output event delivered so far with a timestamp ``> t_mu`` (the
+  RTIO counter at the reset) never happens -- forget it, as if ``output`` had never been
+  called for it; events at or before ``t_mu`` are kept (they have executed). A world that
+  has already *acted* on an event after ``t_mu`` cannot take it back and raises
+  :class:`ResetAfterProcessingError` (an internal error of the simulation: the engine only
+  makes a world act on events before the times it asks inputs for, and ``Core.run`` flushes
+  a world at a kernel's end only up to the earliest counter the next kernel can reset at).
+
+Boundary of a reset (ARTIQ gateware, ``artiq/gateware/rtio``): ``core.reset()`` runs
+``rtio_init``, which pulses ``rtio_core.reset``; that resets the ``rio`` clock domain -- the
+SED lane FIFOs, the gates and the output network -- but not ``rio_phy`` (TTL levels, OE,
+DDS and SPI state persist). An event leaves its lane FIFO at the gate when the coarse
+counter equals its coarse timestamp (``sed/gates.py``) and then reaches its PHY after the
+fixed output pipeline. So an event whose timestamp the counter has reached has left the
+FIFO and executes; one the counter has not reached is still queued and is lost. The
+simulation, which counts in 1 mu rather than 8 mu coarse cycles and models no pipeline
+latency, keeps the event exactly at the counter (``t_mu <= counter`` executes, as an output
+at ``t == counter`` is accepted and an SED lane entry at the counter has left its lane) and
+discards the ones after it.
+
 
 Output attributes and values:
 
@@ -67,8 +88,17 @@ class DDSState:
     ref_time_mu: int
 
 
+class ResetAfterProcessingError(RuntimeError):
+    """A world was asked to discard output events (``core.reset()``) that it has already
+    acted on: the simulation would diverge from the hardware (an internal error)."""
+
+
 class World(Protocol):
-    """What a simulated core device needs from the physical world behind it."""
+    """What a simulated core device needs from the physical world behind it.
+
+    Optional: ``discard_after(t_mu: int) -> None`` (see the module docstring), called by
+    ``core.reset()`` where a world has it; ``flush(t_mu)`` (process events before
+    ``t_mu``), called at a kernel's end."""
 
     def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
         """An output event reaching a channel (see module docstring)."""
@@ -110,6 +140,10 @@ class ScriptedInputs(QuietWorld):
 
     def output(self, t_mu: int, device: str, attr: str, value: Any) -> None:
         self.outputs.append((t_mu, device, attr, value))
+
+    def discard_after(self, t_mu: int) -> None:
+        """``core.reset()`` at counter ``t_mu``: forget recorded outputs after ``t_mu``."""
+        self.outputs = [e for e in self.outputs if e[0] <= t_mu]
 
     def input_edges(self, device: str, t_from_mu: int, t_to_mu: int) -> np.ndarray:
         edges = self.edges_mu.get(device)

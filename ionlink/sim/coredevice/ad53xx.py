@@ -93,6 +93,16 @@ class AD53xxModel:
         self._readback = 0
         self.leds = 0
 
+    def snapshot(self) -> tuple:
+        """The registers (for ``RTIOEngine.keep_for_reset``)."""
+        return (list(self.x1a), list(self.x1b), list(self.gain), list(self.offset),
+                list(self.code), list(self.ofs), self.control, set(self.pending),
+                self._readback, self.leds)
+
+    def restore(self, state: tuple) -> None:
+        (self.x1a, self.x1b, self.gain, self.offset, self.code, self.ofs, self.control,
+         self.pending, self._readback, self.leds) = state
+
     def spi_transfer(self, cs: int, bits: int, length: int, flags: int) -> int:
         if cs == self.dac.led_chip_select:
             self.leds = bits & 0xFF
@@ -265,6 +275,7 @@ class AD53xx:
         """Pulse LDAC low for 16 mu; written channels change at its falling edge."""
         self.ldac.off()
         engine = self.core.engine
+        engine.keep_for_reset(self.model, now_mu())
         for ch in sorted(self.model.pending):
             engine.notify_world(self.key, "dac_v", (ch, self.model.volts(ch)))
         self.model.pending.clear()

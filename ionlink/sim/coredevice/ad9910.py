@@ -147,6 +147,16 @@ class AD9910Chip:
         self._count = 0
         self._in_txn = False
 
+    def snapshot(self) -> tuple:
+        """The registers, profile pins and the transaction under way
+        (``RTIOEngine.keep_for_reset``)."""
+        return (dict(self.buffer), dict(self.active), self.profile, self.phase_mode_hint,
+                self._bits, self._count, self._in_txn)
+
+    def restore(self, state: tuple) -> None:
+        (self.buffer, self.active, self.profile, self.phase_mode_hint, self._bits,
+         self._count, self._in_txn) = state
+
     # SPI ------------------------------------------------------------------------------
 
     def spi_transfer(self, bits: int, length: int, end: bool) -> int:

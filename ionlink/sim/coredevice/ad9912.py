@@ -80,6 +80,13 @@ class AD9912Chip:
         self._count = 0
         self._in_txn = False
 
+    def snapshot(self) -> tuple:
+        """The registers and the transaction under way (``RTIOEngine.keep_for_reset``)."""
+        return dict(self.buffer), dict(self.active), self._bits, self._count, self._in_txn
+
+    def restore(self, state: tuple) -> None:
+        self.buffer, self.active, self._bits, self._count, self._in_txn = state
+
     def spi_transfer(self, bits: int, length: int, end: bool) -> int:
         """One SPI transfer (MSB first); returns the bits shifted out."""
         start = self._count if self._in_txn else 0

@@ -99,7 +99,10 @@ class Core:
             engine.tm.reset_blocks()
             flush = getattr(engine.world, "flush", None)
             if flush is not None:
-                flush(max(engine.cpu, engine.tm.now))
+                # events up to the cursor, but none a reset could still discard: the next
+                # kernel starts kernel_launch_ns later, so its counter is past these
+                flush(min(max(engine.cpu, engine.tm.now),
+                          engine.cpu + engine.costs.kernel_launch_ns + 1))
 
     def compile(self, function, args, kwargs, set_result=None, attribute_writeback=True,
                 print_as_rpc=True, target=None, destination=0, subkernel_arg_types=[],  # noqa: B006
@@ -141,7 +144,9 @@ class Core:
 
     @kernel
     def reset(self):
-        """Clear RTIO FIFOs and set the cursor 125000 mu after the RTIO counter."""
+        """Clear RTIO FIFOs -- output events the RTIO counter has not reached are discarded
+        (:meth:`ionlink.sim.rtio_engine.RTIOEngine.reset`) -- and set the cursor 125000 mu
+        after the RTIO counter."""
         self.engine.reset()
         at_mu(self.engine.cpu + REALTIME_MARGIN_MU)
 

@@ -35,6 +35,13 @@ class _ADCModel:
     def __init__(self) -> None:
         self.words: list[int] = []
 
+    def snapshot(self) -> list[int]:
+        """The words not shifted out yet (for ``RTIOEngine.keep_for_reset``)."""
+        return list(self.words)
+
+    def restore(self, state: list[int]) -> None:
+        self.words = state
+
     def spi_transfer(self, cs: int, bits: int, length: int, flags: int) -> int:
         word = self.words.pop(0) if self.words else 0
         return word >> (32 - length)
@@ -46,6 +53,13 @@ class _PGIAModel:
     def __init__(self, gains: int) -> None:
         self.sr = gains & 0xFFFF
         self.latched = self.sr
+
+    def snapshot(self) -> tuple[int, int]:
+        """Shift register and latched gains (for ``RTIOEngine.keep_for_reset``)."""
+        return self.sr, self.latched
+
+    def restore(self, state: tuple[int, int]) -> None:
+        self.sr, self.latched = state
 
     def spi_transfer(self, cs: int, bits: int, length: int, flags: int) -> int:
         out = self.sr >> (16 - length) if length <= 16 else self.sr

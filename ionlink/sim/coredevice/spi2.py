@@ -19,8 +19,13 @@ Limitations of the simulation (documented, not hidden):
 - device models are updated when the CPU submits a transfer; a transfer recorded into
   a DMA trace reaches the model when the playback submits it (``RTIOEngine.defer``),
   also when the gateware drops that played-back event; ``SPI_INPUT`` data of recorded
-  transfers is not kept (ARTIQ's DMA cannot read inputs);
-- ``core.reset()`` does not discard SPI input data that was never read.
+  transfers is not kept (ARTIQ's DMA cannot read inputs).
+
+``core.reset()``: a transfer starting after the RTIO counter never happens: a model with
+``snapshot()``/``restore(state)`` goes back to its state before it
+(``RTIOEngine.keep_for_reset``; a model with ``keep_for_reset(engine, start, cs)`` chooses
+what to keep itself), as does the bus configuration; input data of transfers
+that ended by the counter (in the cleared input FIFO) or start after it is dropped.
 """
 
 from __future__ import annotations
@@ -101,6 +106,18 @@ class SPIDeviceModel(Protocol):
         """
 
 
+def _transfer(engine, model, start: int, cs: int, bits: int, length: int,
+              flags: int) -> int:
+    """``model.spi_transfer`` for a transfer starting at ``start``, the model's state kept
+    for ``core.reset()`` first where it can be restored."""
+    keep = getattr(model, "keep_for_reset", None)
+    if keep is not None:
+        keep(engine, start, cs)         # the model keeps the parts the transfer can change
+    elif hasattr(model, "snapshot"):
+        engine.keep_for_reset(model, start)
+    return model.spi_transfer(cs, bits, length, flags)
+
+
 def submit_accepted(engine, target: int, data, busy_mu: int = 0) -> bool:
     """Submit an output event; True unless the gateware dropped it (collision, busy,
     sequence error). Underflows raise as usual."""
@@ -135,8 +152,9 @@ class SPIMaster:
         self._div = 2
         self._cs = 0
         self._model: SPIDeviceModel | None = None
-        # (end timestamp of the transfer, data word) not yet read.
-        self._rx: deque[tuple[int, int]] = deque()
+        # (end timestamp of the transfer, data word, start timestamp) not yet read.
+        self._rx: deque[tuple[int, int, int]] = deque()
+        self.engine.reset_hooks.append(self._reset_rx)
 
     @staticmethod
     def get_rtio_channels(channel, **kwargs):
@@ -175,6 +193,8 @@ class SPIMaster:
         if div > 257 or div < 2:
             raise ValueError("Invalid SPI clock divider")
         word = flags | ((length - 1) << 8) | ((div - 2) << 16) | (cs << 24)
+        if (flags, length, div, cs) != (self._flags, self._length, self._div, self._cs):
+            self.engine.keep_for_reset(self, now_mu())
         if submit_accepted(self.engine, (self.channel << 8) | SPI_CONFIG_ADDR, word):
             self._flags = flags
             self._length = length
@@ -198,6 +218,7 @@ class SPIMaster:
         """
         duration = self.xfer_duration_mu
         data = int(data)
+        start = now_mu()
         accepted = submit_accepted(self.engine, (self.channel << 8) | SPI_DATA_ADDR,
                                    to_int32(data), busy_mu=duration)
         delay_mu(duration)
@@ -209,13 +230,17 @@ class SPIMaster:
         model = self._model
         if model is not None:
             cs, bits = self._cs, mosi_bits(data, length, flags)
-            if self.engine.recording is not None:
+            engine = self.engine
+            if engine.recording is not None:
                 # Recorded into a DMA trace: the device sees it when the trace plays.
-                self.engine.defer(lambda: model.spi_transfer(cs, bits, length, flags))
+                def transfer():
+                    _transfer(engine, model, engine.tm.now - duration, cs, bits, length,
+                              flags)
+                engine.defer(transfer)
                 return
-            returned = model.spi_transfer(cs, bits, length, flags)
+            returned = _transfer(engine, model, start, cs, bits, length, flags)
         if flags & SPI_INPUT:
-            self._rx.append((now_mu(), to_int32(miso_word(returned, length, flags))))
+            self._rx.append((now_mu(), to_int32(miso_word(returned, length, flags)), start))
 
     @kernel
     def read(self):
@@ -229,6 +254,18 @@ class SPIMaster:
             name = engine.channel_name(self.channel)
             raise RuntimeError(f"SPI read on channel {name} without a pending SPI_INPUT "
                                "transfer: the real kernel would block forever")
-        t_end, value = self._rx.popleft()
+        t_end, value, _start = self._rx.popleft()
         engine.wait_until(t_end)
         return value
+
+    def snapshot(self) -> tuple:
+        """The configuration register (for ``RTIOEngine.keep_for_reset``)."""
+        return self._flags, self._length, self._div, self._cs
+
+    def restore(self, state: tuple) -> None:
+        self._flags, self._length, self._div, self._cs = state
+
+    def _reset_rx(self, counter: int) -> None:
+        """``core.reset()`` at ``counter``: input data of transfers that ended by then
+        was in the cleared FIFO, transfers starting after it never happen."""
+        self._rx = deque(e for e in self._rx if e[2] <= counter < e[0])

@@ -167,6 +167,36 @@ class UrukulBusModel:
         self._att_delivered: list[int | None] = [None] * 4
         self._sw_delivered: list[int | None] = [None] * 4
 
+    def snapshot(self) -> tuple:
+        """CFG, attenuators, what the world was told and the DDS chips' states (for
+        ``RTIOEngine.keep_for_reset``: a CFG write can update the chips)."""
+        txn = self._cfg_txn
+        return (self.cfg, self.att_sr, self.att_latched,
+                None if txn is None else (txn.bits, txn.count), self._cfg_out,
+                list(self._att_delivered), list(self._sw_delivered),
+                {ch: chip.snapshot() for ch, chip in self.chips.items()
+                 if hasattr(chip, "snapshot")})
+
+    def keep_for_reset(self, engine, t_mu: int, cs: int) -> None:
+        """Before a transfer to ``cs`` starting at ``t_mu``: keep what it can change for
+        ``core.reset()`` (one chip, or the whole Urukul for CFG, ATT and multi-chip)."""
+        if CS_DDS_CH0 <= cs <= CS_DDS_CH3:
+            chip = self.chips.get(cs - CS_DDS_CH0)
+            if chip is not None and hasattr(chip, "snapshot"):
+                engine.keep_for_reset(chip, t_mu)
+        else:
+            engine.keep_for_reset(self, t_mu)
+
+    def restore(self, state: tuple) -> None:
+        (self.cfg, self.att_sr, self.att_latched, txn, self._cfg_out, self._att_delivered,
+         self._sw_delivered, chips) = state
+        self._cfg_txn = None
+        if txn is not None:
+            self._cfg_txn = _Transaction()
+            self._cfg_txn.bits, self._cfg_txn.count = txn
+        for ch, chip_state in chips.items():
+            self.chips[ch].restore(chip_state)
+
     def status(self) -> int:
         """Status register: RF switch bits from CFG, all PLLs locked, no SMP_ERR,
         protocol revision 9."""
@@ -276,9 +306,22 @@ class _IOUpdateTTL(TTLOut):
             else:  # a DMA trace: the chips see the edge when it is played back
                 engine.defer(lambda: self._edge(level))
 
+    def snapshot(self) -> int:
+        """The line's level (for ``RTIOEngine.keep_for_reset``)."""
+        return self._level
+
+    def restore(self, state: int) -> None:
+        self._level = state
+
     def _edge(self, level: int) -> None:
         """The IO_UPDATE line changes (at once, or at DMA playback when recorded)."""
+        engine = self.core.engine
+        if level != self._level:
+            engine.keep_for_reset(self, engine.tm.now)
         if level and not self._level:
+            for chip in self._model.chips.values():
+                if chip.buffer != chip.active:      # (else the update changes nothing)
+                    engine.keep_for_reset(chip, engine.tm.now)
             self._model.io_update_edge()
         self._level = level
 
