@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ionlink.runner.devices import resolve_alias
+
 NODES = ("a", "b")
 LASERS = ("397", "866", "854", "729", "393")
 
@@ -51,17 +53,10 @@ class Wiring:
 
 
 def resolve_role(device_db: dict[str, Any], name: str, role: str,
-             error: type[WiringError] = WiringError) -> str:
-    """The device_db key ``name`` stands for (following aliases); ``error`` names the role."""
-    seen = []
-    while isinstance(device_db.get(name), str):
-        seen.append(name)
-        name = device_db[name]
-        if name in seen:
-            raise error(f"alias loop for role {role!r}: {seen}")
-    if name not in device_db:
-        raise error(f"role {role!r} refers to {name!r}, which is not in device_db")
-    return name
+                 error: type[WiringError] = WiringError) -> str:
+    """The device_db key ``name`` stands for (following aliases); ``error`` names the role
+    and the alias chain (:func:`ionlink.runner.devices.resolve_alias`)."""
+    return resolve_alias(device_db, name, error, what=f"device of role {role!r}")
 
 
 def build_wiring(device_db: dict[str, Any]) -> Wiring:
