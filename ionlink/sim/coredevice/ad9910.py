@@ -126,7 +126,7 @@ def _i32(value: int) -> int:
     return spi.to_int32(int(value))
 
 
-class AD9910Chip:
+class AD9910Chip(urukul.InstructionSPIChip):
     """Register model of one AD9910 behind the Urukul CPLD (see module docstring).
 
     :param engine: the RTIO engine (world notifications at the cursor).
@@ -143,9 +143,6 @@ class AD9910Chip:
         self.profile = DEFAULT_PROFILE
         #: Phase mode of the last ``set_mu``, reported for accumulator-clearing updates.
         self.phase_mode_hint = PHASE_MODE_ABSOLUTE
-        self._bits = 0
-        self._count = 0
-        self._in_txn = False
 
     def snapshot(self) -> tuple:
         """The registers, profile pins and the transaction under way
@@ -157,31 +154,10 @@ class AD9910Chip:
         (self.buffer, self.active, self.profile, self.phase_mode_hint, self._bits,
          self._count, self._in_txn) = state
 
-    # SPI ------------------------------------------------------------------------------
+    # SPI (framing: urukul.InstructionSPIChip, 8-bit instructions) --------------------
 
-    def spi_transfer(self, bits: int, length: int, end: bool) -> int:
-        """One SPI transfer (MSB first); returns the bits shifted out."""
-        start = self._count if self._in_txn else 0
-        if not self._in_txn:
-            self._bits = 0
-            self._in_txn = True
-        self._bits = (self._bits << length) | bits
-        self._count = start + length
-        out = 0
-        if self._count >= 8:
-            instruction = (self._bits >> (self._count - 8)) & 0xFF
-            if instruction & 0x80:
-                out = self._read_bits(instruction & 0x1F, start, length)
-        if end:
-            self._in_txn = False
-            if self._count >= 8:
-                instruction = (self._bits >> (self._count - 8)) & 0xFF
-                if not instruction & 0x80:
-                    self._write(instruction & 0x1F, self._count - 8,
-                                self._bits & ((1 << (self._count - 8)) - 1))
-        return out
-
-    def _read_bits(self, addr: int, start: int, length: int) -> int:
+    def _read_bits(self, instruction: int, start: int, length: int) -> int:
+        addr = instruction & 0x1F
         if addr == _AD9910_REG_RAM:
             raise NotImplementedError("AD9910 RAM readback is not simulated")
         width = _REG_WIDTH.get(addr, 32)
@@ -193,7 +169,8 @@ class AD9910Chip:
             out = (out << 1) | bit
         return out
 
-    def _write(self, addr: int, nbits: int, data: int) -> None:
+    def _write(self, instruction: int, nbits: int, data: int) -> None:
+        addr = instruction & 0x1F
         if addr == _AD9910_REG_RAM:
             raise NotImplementedError("AD9910 RAM mode is not simulated")
         width = _REG_WIDTH.get(addr)

@@ -66,7 +66,7 @@ AD9912_HSR_B_POW1 = 0x509
 _PRODUCT_ID = 0x1982
 
 
-class AD9912Chip:
+class AD9912Chip(urukul.InstructionSPIChip):
     """Byte-addressed register model of one AD9912 (see module docstring)."""
 
     def __init__(self, engine, key: str, sysclk: float):
@@ -76,9 +76,6 @@ class AD9912Chip:
         self.buffer: dict[int, int] = {AD9912_PRODIDH: _PRODUCT_ID >> 8,
                                        AD9912_PRODIDL: _PRODUCT_ID & 0xFF}
         self.active = dict(self.buffer)
-        self._bits = 0
-        self._count = 0
-        self._in_txn = False
 
     def snapshot(self) -> tuple:
         """The registers and the transaction under way (``RTIOEngine.keep_for_reset``)."""
@@ -87,37 +84,28 @@ class AD9912Chip:
     def restore(self, state: tuple) -> None:
         self.buffer, self.active, self._bits, self._count, self._in_txn = state
 
-    def spi_transfer(self, bits: int, length: int, end: bool) -> int:
-        """One SPI transfer (MSB first); returns the bits shifted out."""
-        start = self._count if self._in_txn else 0
-        if not self._in_txn:
-            self._bits = 0
-            self._in_txn = True
-        self._bits = (self._bits << length) | bits
-        self._count = start + length
+    INSTRUCTION_BITS = 16   # R/W bit, 2 byte-count bits, 13-bit address
+
+    def _read_bits(self, instruction: int, start: int, length: int) -> int:
+        """Bytes read from the address down, MSB first."""
+        addr = instruction & 0x1FFF
         out = 0
-        if self._count >= 16:
-            instruction = (self._bits >> (self._count - 16)) & 0xFFFF
-            if instruction & 0x8000:
-                addr = instruction & 0x1FFF
-                for i in range(length):
-                    k = start + i - 16
-                    bit = 0
-                    if k >= 0:
-                        byte = self.active.get(addr - k // 8, 0)
-                        bit = (byte >> (7 - k % 8)) & 1
-                    out = (out << 1) | bit
-        if end:
-            self._in_txn = False
-            nbytes = (self._count - 16) // 8
-            if nbytes > 0:
-                instruction = (self._bits >> (self._count - 16)) & 0xFFFF
-                if not instruction & 0x8000:
-                    addr = instruction & 0x1FFF
-                    data = self._bits >> (self._count - 16 - 8 * nbytes)
-                    for k in range(nbytes):
-                        self.buffer[addr - k] = (data >> (8 * (nbytes - 1 - k))) & 0xFF
+        for i in range(length):
+            k = start + i - 16         # index of the data bit
+            bit = 0
+            if k >= 0:
+                byte = self.active.get(addr - k // 8, 0)
+                bit = (byte >> (7 - k % 8)) & 1
+            out = (out << 1) | bit
         return out
+
+    def _write(self, instruction: int, nbits: int, data: int) -> None:
+        """Whole bytes written from the address down (a trailing partial byte is dropped)."""
+        addr = instruction & 0x1FFF
+        nbytes = nbits // 8
+        data >>= nbits - 8 * nbytes
+        for k in range(nbytes):
+            self.buffer[addr - k] = (data >> (8 * (nbytes - 1 - k))) & 0xFF
 
     def io_update(self) -> None:
         """IO_UPDATE edge at the cursor: buffers -> active, state to the world."""

@@ -153,6 +153,53 @@ class _Transaction:
         self.count += length
 
 
+class InstructionSPIChip:
+    """SPI framing shared by the Urukul DDS chips (AD9910, AD9912).
+
+    A chip-select transaction starts with an ``INSTRUCTION_BITS``-bit instruction whose top
+    bit selects a read; the data bits follow, MSB first, over one or more transfers.
+    Subclasses set ``INSTRUCTION_BITS`` and implement ``_read_bits(instruction, start,
+    length)`` (the ``length`` bits a read shifts out in a transfer that starts at bit
+    ``start`` of the transaction) and ``_write(instruction, nbits, data)`` (called when a
+    write transaction ends, with its ``nbits`` data bits). ``_bits``/``_count``/``_in_txn``
+    hold the transaction under way (the chips' ``snapshot``/``restore`` keep them).
+    """
+
+    INSTRUCTION_BITS = 8
+    _bits = 0
+    _count = 0
+    _in_txn = False
+
+    def spi_transfer(self, bits: int, length: int, end: bool) -> int:
+        """One SPI transfer (MSB first); returns the bits shifted out."""
+        n = self.INSTRUCTION_BITS
+        start = self._count if self._in_txn else 0
+        if not self._in_txn:
+            self._bits = 0
+            self._in_txn = True
+        self._bits = (self._bits << length) | bits
+        self._count = start + length
+        out = 0
+        if self._count >= n:
+            instruction = (self._bits >> (self._count - n)) & ((1 << n) - 1)
+            if instruction >> (n - 1):
+                out = self._read_bits(instruction, start, length)
+        if end:
+            self._in_txn = False
+            if self._count >= n:
+                instruction = (self._bits >> (self._count - n)) & ((1 << n) - 1)
+                if not instruction >> (n - 1):
+                    nbits = self._count - n
+                    self._write(instruction, nbits, self._bits & ((1 << nbits) - 1))
+        return out
+
+    def _read_bits(self, instruction: int, start: int, length: int) -> int:
+        raise NotImplementedError
+
+    def _write(self, instruction: int, nbits: int, data: int) -> None:
+        raise NotImplementedError
+
+
 class UrukulBusModel:
     """The Urukul behind its SPI bus: CFG/status, attenuators, DDS chips (see module doc)."""
 
