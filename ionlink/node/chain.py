@@ -62,12 +62,14 @@ from ionlink.node.chain_wiring import (
 from ionlink.node.detectors import ClickRecord
 from ionlink.node.drift import OrnsteinUhlenbeck
 from ionlink.node.ion import carrier_rotation
-from ionlink.node.network import _Laser  # one AOM-channel model for both worlds
+from ionlink.node.network import (  # one AOM-channel model and constants for both worlds
+    C_LIGHT,
+    EMPTY,
+    TWO_PI,
+    _Laser,
+)
 from ionlink.sim.world import ResetAfterProcessingError
 
-C_LIGHT = 299_792_458.0
-TWO_PI = 2 * math.pi
-EMPTY = np.empty(0, dtype=np.int64)
 N_QUBITS = 4
 DIM = 2 ** N_QUBITS
 __all__ = ["IONS", "LINKS", "ChainNetwork", "ChainWiringError", "chain_roles",
