@@ -16,7 +16,18 @@ timestamps, detector and attempt number, up to ``click_capacity`` per batch.
 """
 
 import numpy as np
-from artiq.experiment import HasEnvironment, TInt32, TInt64, at_mu, kernel, now_mu, parallel, us
+from artiq.experiment import (
+    HasEnvironment,
+    NumberValue,
+    TInt32,
+    TInt64,
+    at_mu,
+    kernel,
+    now_mu,
+    ns,
+    parallel,
+    us,
+)
 
 from ionlink.blocks._checks import check_integer, check_real
 from ionlink.blocks.cooling import StatePreparation
@@ -25,6 +36,26 @@ from ionlink.blocks.station import NO_CLICK, StationGate, fibre_delay_seconds
 
 ATTEMPT_TRACE = "ionlink_link_attempt"
 COOLING_TRACE = "ionlink_link_cooling"
+
+
+def declare_link_arguments(parent: HasEnvironment, alpha: float = 0.05,
+                           alpha_tooltip: str = "excitation probability per attempt of each "
+                           "node (sets the calibrated 393 nm pulse length)") -> None:
+    """Declare the experiment arguments an :class:`EntanglementLink` takes, in group "Link",
+    as attributes of ``parent``: ``link_length`` (km), ``alpha`` (default ``alpha``),
+    ``window`` (s) and ``cooling_interval`` (attempts)."""
+    parent.setattr_argument("link_length", NumberValue(10.0, unit="km", scale=1.0, min=0.0,
+                                                       max=200.0, step=1.0),
+                            group="Link", tooltip="node-to-node fibre length; the station "
+                            "sits in the middle, the herald signal returns over half of it")
+    parent.setattr_argument("alpha", NumberValue(alpha, min=1e-4, max=0.9, step=0.01),
+                            group="Link", tooltip=alpha_tooltip)
+    parent.setattr_argument("window", NumberValue(3 * us, unit="us", min=10 * ns,
+                                                  max=100 * us),
+                            group="Link", tooltip="station detection window per attempt")
+    parent.setattr_argument("cooling_interval", NumberValue(500, precision=0, step=100,
+                                                            min=1, type="int"),
+                            group="Link", tooltip="attempts between Doppler coolings")
 
 
 class EntanglementLink(HasEnvironment):

@@ -5,7 +5,13 @@ from artiq.experiment import *
 
 from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.bell import BellBasisMeasurement
-from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink, LinkBatches
+from ionlink.blocks.link import (
+    ATTEMPT_TRACE,
+    COOLING_TRACE,
+    EntanglementLink,
+    LinkBatches,
+    declare_link_arguments,
+)
 from ionlink.blocks.station import NO_CLICK
 
 #: Measurement axes (azimuth, turns, in the link frame of ionlink.blocks.bell) of node A's
@@ -56,17 +62,7 @@ class BellTest(LinkBatches, EnvExperiment):
                               "test round (else a key round); 1 = plain Bell test")
         self.setattr_argument("seed", NumberValue(0, precision=0, step=1, min=0, type="int"),
                               group="Protocol", tooltip="seed of the host's setting choices")
-        self.setattr_argument("link_length", NumberValue(10.0, unit="km", scale=1.0, min=0.0,
-                                                         max=200.0, step=1.0),
-                              group="Link", tooltip="node-to-node fibre length")
-        self.setattr_argument("alpha", NumberValue(0.05, min=1e-4, max=0.9, step=0.01),
-                              group="Link", tooltip="excitation probability per attempt")
-        self.setattr_argument("window", NumberValue(3 * us, unit="us", min=10 * ns,
-                                                    max=100 * us),
-                              group="Link", tooltip="station detection window per attempt")
-        self.setattr_argument("cooling_interval", NumberValue(500, precision=0, step=100,
-                                                              min=1, type="int"),
-                              group="Link", tooltip="attempts between Doppler coolings")
+        declare_link_arguments(self)
         self.link = EntanglementLink(self, alpha=self.alpha, link_length=self.link_length,
                                      window=self.window,
                                      cooling_interval=self.cooling_interval,

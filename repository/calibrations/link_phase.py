@@ -15,7 +15,13 @@ from artiq.experiment import *
 
 from ionlink.blocks import check_integer
 from ionlink.blocks.bell import BellBasisMeasurement, basis_phase_turns
-from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink, LinkBatches
+from ionlink.blocks.link import (
+    ATTEMPT_TRACE,
+    COOLING_TRACE,
+    EntanglementLink,
+    LinkBatches,
+    declare_link_arguments,
+)
 from ionlink.blocks.station import NO_CLICK
 
 SCAN = "calib.link_phase_scan."
@@ -117,18 +123,8 @@ class LinkPhase(LinkBatches, EnvExperiment):
         self.setattr_argument("min_visibility", NumberValue(0.2, min=0.0, max=1.0),
                               group="Acceptance", tooltip="smallest fitted visibility V "
                               "that is stored")
-        self.setattr_argument("link_length", NumberValue(10.0, unit="km", scale=1.0, min=0.0,
-                                                         max=200.0, step=1.0),
-                              group="Link", tooltip="node-to-node fibre length")
-        self.setattr_argument("alpha", NumberValue(0.1, min=1e-4, max=0.9, step=0.01),
-                              group="Link", tooltip="excitation probability per attempt "
-                              "(more heralds, lower V; the phase does not depend on it)")
-        self.setattr_argument("window", NumberValue(3 * us, unit="us", min=10 * ns,
-                                                    max=100 * us),
-                              group="Link", tooltip="station detection window per attempt")
-        self.setattr_argument("cooling_interval", NumberValue(500, precision=0, step=100,
-                                                              min=1, type="int"),
-                              group="Link", tooltip="attempts between Doppler coolings")
+        declare_link_arguments(self, alpha=0.1, alpha_tooltip="excitation probability per "
+                               "attempt (more heralds, lower V; the phase does not depend on it)")
         self.link = EntanglementLink(self, alpha=self.alpha, link_length=self.link_length,
                                      window=self.window,
                                      cooling_interval=self.cooling_interval,

@@ -5,7 +5,13 @@ from artiq.experiment import *
 
 from ionlink.blocks import check_integer, check_real
 from ionlink.blocks.bell import BASIS_Z, BellBasisMeasurement
-from ionlink.blocks.link import ATTEMPT_TRACE, COOLING_TRACE, EntanglementLink, LinkBatches
+from ionlink.blocks.link import (
+    ATTEMPT_TRACE,
+    COOLING_TRACE,
+    EntanglementLink,
+    LinkBatches,
+    declare_link_arguments,
+)
 from ionlink.blocks.station import NO_CLICK
 
 MEASUREMENTS = ("tomography", "z", "x", "y", "none")
@@ -71,19 +77,7 @@ class HeraldedEntanglement(LinkBatches, EnvExperiment):
                               "herald: random Pauli bases (tomography), fixed Z/X/Y, or none")
         self.setattr_argument("seed", NumberValue(0, precision=0, step=1, min=0, type="int"),
                               group="Run", tooltip="seed of the host's random basis choices")
-        self.setattr_argument("link_length", NumberValue(10.0, unit="km", scale=1.0, min=0.0,
-                                                         max=200.0, step=1.0),
-                              group="Link", tooltip="node-to-node fibre length; the station "
-                              "sits in the middle, the herald signal returns over half of it")
-        self.setattr_argument("alpha", NumberValue(0.05, min=1e-4, max=0.9, step=0.01),
-                              group="Link", tooltip="excitation probability per attempt of "
-                              "each node (sets the calibrated 393 nm pulse length)")
-        self.setattr_argument("window", NumberValue(3 * us, unit="us", min=10 * ns,
-                                                    max=100 * us),
-                              group="Link", tooltip="station detection window per attempt")
-        self.setattr_argument("cooling_interval", NumberValue(500, precision=0, step=100,
-                                                              min=1, type="int"),
-                              group="Link", tooltip="attempts between Doppler coolings")
+        declare_link_arguments(self)
         self.setattr_argument("storage_time", NumberValue(0.0, unit="us", min=0.0,
                                                           max=1.0),
                               group="Memory", tooltip="wait after the herald before measuring")
