@@ -40,6 +40,7 @@ from artiq.language.types import TBool, TFloat, TInt32
 from artiq.language.units import ms, us
 
 from ionlink.sim.coredevice import spi2 as spi
+from ionlink.sim.coredevice._naming import device_key
 from ionlink.sim.coredevice.ttl import TTLOut
 
 logger = logging.getLogger("ionlink.sim.urukul")
@@ -433,21 +434,6 @@ class _DummySync:
         return None
 
 
-def _own_key(dmgr, spi_device: str) -> str:
-    name = getattr(dmgr, "creating", None)
-    if name:
-        return name
-    try:
-        ddb = dmgr.get_device_db()
-    except Exception:
-        ddb = {}
-    for key, desc in ddb.items():
-        if (isinstance(desc, dict) and desc.get("class") == "CPLD"
-                and desc.get("arguments", {}).get("spi_device") == spi_device):
-            return key
-    return "urukul_cpld_" + spi_device
-
-
 class CPLD:
     """Urukul CPLD SPI router and configuration interface (simulated).
 
@@ -481,7 +467,7 @@ class CPLD:
         if proto_rev != STA_PROTO_REV_9:
             raise ValueError(f"Urukul unsupported proto_rev: {proto_rev}")
         self.proto_rev = proto_rev
-        self.key = _own_key(dmgr, spi_device)
+        self.key = device_key(dmgr, spi_device=spi_device)
         self._dmgr = dmgr
         self._dds_keys: dict[int, str] = {}
         self.bus = dmgr.get(spi_device)
