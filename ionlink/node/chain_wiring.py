@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ionlink.node.wiring import WiringError, resolve_role
+from ionlink.node.wiring import WiringError, resolve_role, switch_key
 
 IONS = ("a", "ra", "rb", "b")
 LINKS = {"ar": (0, 1), "rb": (2, 3)}
@@ -73,13 +73,7 @@ def build_chain_wiring(db: dict[str, Any]) -> ChainWiring:
         key = resolve_role(db, role, role, ChainWiringError)
         devices[role] = key
         if kind == "dds":
-            entry = db[key]
-            if not isinstance(entry, dict) or entry.get("class") != "AD9910":
-                raise ChainWiringError(f"role {role!r} ({key!r}) must be an AD9910 entry")
-            sw = entry.get("arguments", {}).get("sw_device")
-            if sw is None:
-                raise ChainWiringError(f"role {role!r} ({key!r}) has no sw_device")
-            sw_key = resolve_role(db, sw, role, ChainWiringError)
+            sw_key = switch_key(db, key, role, ChainWiringError)
             # a global laser drives several ions through one _Laser object: register
             # it once (first ion); advancing R always advances both ions
             dds.setdefault(key, []).append((ions[0], what))

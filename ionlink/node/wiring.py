@@ -59,6 +59,20 @@ def resolve_role(device_db: dict[str, Any], name: str, role: str,
     return resolve_alias(device_db, name, error, what=f"device of role {role!r}")
 
 
+def switch_key(device_db: dict[str, Any], key: str, role: str,
+               error: type[WiringError] = WiringError) -> str:
+    """The device_db key of the RF-switch TTL of the AD9910 entry ``key`` playing ``role``
+    (its ``sw_device``, aliases followed); ``error`` names the role when ``key`` is no
+    AD9910 or has no switch."""
+    entry = device_db[key]
+    if not isinstance(entry, dict) or entry.get("class") != "AD9910":
+        raise error(f"role {role!r} ({key!r}) must be an AD9910 entry")
+    sw = entry.get("arguments", {}).get("sw_device")
+    if sw is None:
+        raise error(f"role {role!r} ({key!r}) has no sw_device (RF switch)")
+    return resolve_role(device_db, sw, role, error)
+
+
 def build_wiring(device_db: dict[str, Any]) -> Wiring:
     """Build the role map from a device_db dict; raises :class:`WiringError` naming the role."""
     devices: dict[str, str] = {}
@@ -72,13 +86,7 @@ def build_wiring(device_db: dict[str, Any]) -> Wiring:
         for laser in LASERS:
             role = dds_role(laser, node)
             key = devices[role]
-            entry = device_db[key]
-            if not isinstance(entry, dict) or entry.get("class") != "AD9910":
-                raise WiringError(f"role {role!r} ({key!r}) must be an AD9910 entry")
-            sw = entry.get("arguments", {}).get("sw_device")
-            if sw is None:
-                raise WiringError(f"role {role!r} ({key!r}) has no sw_device (RF switch)")
-            sw_key = resolve_role(device_db, sw, role)
+            sw_key = switch_key(device_db, key, role)
             dds[key] = (node, laser)
             switch.setdefault(sw_key, []).append((node, laser))
     pmt = {devices[pmt_role(n)]: n for n in NODES}
