@@ -158,30 +158,34 @@ def _tangent(t):
             eta_t, slope)
 
 
-def _alice_second_order(t, beta, gamma, omega=OMEGA_GRID):
-    """inf over omega of Delta(f_t, omega) - (alpha' - 1) V(f_t, q(omega)), Suppl. Eqs. (67)-(69);
-    Var_{q(omega)} f_t = (g_t(1) - g_t(0))^2 (1 - omega)(1 - gamma (1 - omega)) / gamma.
-    Vectorised over t and beta (broadcast against the last axis, omega)."""
+def _alice_terms(t, beta, gamma, omega=OMEGA_GRID):
+    """Delta(f_t, omega) - (alpha' - 1) V(f_t, q(omega)), Suppl. Eqs. (67)-(69), at each
+    omega (last axis); Var_{q(omega)} f_t = (g_t(1) - g_t(0))^2 (1 - omega)
+    (1 - gamma (1 - omega)) / gamma. Vectorised over t and beta (broadcast against omega)."""
     g0, g1, _, eta_t, slope = _tangent(t)
     spread = g1 - g0
     variance = spread ** 2 * (1.0 - omega) * (1.0 - gamma * (1.0 - omega)) / gamma
     v = np.log(2.0) / 2.0 * (LOG2_33 + np.sqrt(2.0 + variance)) ** 2
     eta = ETA_GRID if omega is OMEGA_GRID else chsh_entropy_bound(omega)
     gap = eta - (eta_t + slope * (omega - t))
-    return np.min(gap - beta * v, axis=-1)
+    return gap - beta * v
+
+
+def _alice_second_order(t, beta, gamma):
+    """The infimum over omega of :func:`_alice_terms` on OMEGA_GRID."""
+    return np.min(_alice_terms(t, beta, gamma), axis=-1)
 
 
 def _alice_second_order_exact(t: float, beta: float, gamma: float) -> float:
     """The same infimum, refined by a bounded minimisation around the grid minimum (a grid
     alone would overestimate an infimum, hence the key)."""
-    def term(w):
-        return float(_alice_second_order(t, beta, gamma, np.array([w])))
-    values = [term(w) for w in OMEGA_GRID]
+    values = _alice_terms(t, beta, gamma)
     i = int(np.argmin(values))
     lo, hi = OMEGA_GRID[max(i - 1, 0)], OMEGA_GRID[min(i + 1, len(OMEGA_GRID) - 1)]
-    refined = optimize.minimize_scalar(term, bounds=(lo, hi), method="bounded",
-                                       options=dict(xatol=1e-12))
-    return min(values[i], float(refined.fun))
+    refined = optimize.minimize_scalar(
+        lambda w: float(_alice_terms(t, beta, gamma, np.array([w]))[0]), bounds=(lo, hi),
+        method="bounded", options=dict(xatol=1e-12))
+    return min(float(values[i]), float(refined.fun))
 
 
 def _nadlinger_bits(n, gamma, omega_thr, m, eps_budget, t, beta, f_pa, f_s1, f_s2,
